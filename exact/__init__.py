@@ -1,0 +1,70 @@
+"""Exact ground truth for the claims of Reizinger et al. (2024).
+
+Case study 1 (aⁿbⁿ, functional non-identifiability):
+
+>>> from exact import AnbnDistribution, UniformLength, enumerate_prompts
+>>> p = AnbnDistribution(UniformLength(128))
+>>> enumerate_prompts(p, 8).counts()["ood"]
+251
+>>> round(p.facts().padded_loss_floor, 10)
+0.0188794952
+"""
+
+from exact.anbn import AnbnDistribution, AnbnFacts
+from exact.enumeration import (
+    PromptTable,
+    StringTable,
+    enumerate_prompts,
+    enumerate_strings,
+    estimate_enumeration_bytes,
+)
+from exact.extrapolation import ExtrapolationResult, rule_extrapolation_probability
+from exact.kl import KLResult, kl_brute_force, kl_chain_rule
+from exact.laws import GeometricLength, LengthLaw, TruncatedLength, UniformLength
+from exact.predictor import NextTokenProbs, Predictor, UndefinedConditionalError, sequence_log_prob
+from exact.rules import RuleChecks, check_rules, is_sentence
+from exact.tokens import A, B, EOS, PAD, SOS, VOCAB_SIZE, TokenBatch, decode, encode
+from exact.witnesses import CompletionMixture, OODPolicyModel, OverrideModel, f1_witnesses
+
+__all__ = [
+    # tokens
+    "A",
+    "B",
+    "SOS",
+    "EOS",
+    "PAD",
+    "VOCAB_SIZE",
+    "TokenBatch",
+    "encode",
+    "decode",
+    # predictor interface
+    "Predictor",
+    "NextTokenProbs",
+    "UndefinedConditionalError",
+    "sequence_log_prob",
+    # aⁿbⁿ
+    "LengthLaw",
+    "UniformLength",
+    "GeometricLength",
+    "TruncatedLength",
+    "AnbnDistribution",
+    "AnbnFacts",
+    "StringTable",
+    "PromptTable",
+    "enumerate_strings",
+    "enumerate_prompts",
+    "estimate_enumeration_bytes",
+    "RuleChecks",
+    "check_rules",
+    "is_sentence",
+    # F1
+    "OODPolicyModel",
+    "OverrideModel",
+    "CompletionMixture",
+    "f1_witnesses",
+    "KLResult",
+    "kl_chain_rule",
+    "kl_brute_force",
+    "ExtrapolationResult",
+    "rule_extrapolation_probability",
+]

@@ -1,0 +1,126 @@
+"""The predictor interface shared by exact models, constructed models and trained networks.
+
+An autoregressive model is a family of next-token conditionals ``q(· | prefix)``
+(PAPER.md §2). A :class:`Predictor` maps a :class:`~exact.tokens.TokenBatch`
+of prefixes to one probability row per prefix. The exact data distribution
+``p`` has no conditional on a zero-probability prefix; it says so through
+:attr:`NextTokenProbs.defined` instead of inventing one. Models (witnesses,
+``q_n``, transformers) define every row.
+
+Metrics written once against this interface (chain-rule KL, sequence
+probabilities, rule-extrapolation mass) apply to every model unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from exact.tokens import TokenBatch
+
+__all__ = [
+    "NextTokenProbs",
+    "Predictor",
+    "UndefinedConditionalError",
+    "sequence_log_prob",
+]
+
+#: Rows of a predictor must sum to one within this tolerance.
+ROW_SUM_TOL = 1e-9
+
+
+class UndefinedConditionalError(ValueError):
+    """Raised when a conditional on a zero-probability prefix is requested."""
+
+
+@dataclass(frozen=True)
+class NextTokenProbs:
+    """Next-token distributions for a batch of prefixes.
+
+    Attributes
+    ----------
+    probs : ndarray of float64, shape (batch, vocab)
+        ``probs[i, y] = q(y | prefix_i)``; all zeros where ``defined[i]`` is False.
+    defined : ndarray of bool, shape (batch,)
+        False where the conditional does not exist (the prefix has probability
+        zero under a data distribution).
+    """
+
+    probs: NDArray[np.float64]
+    defined: NDArray[np.bool_]
+
+    def __post_init__(self) -> None:
+        probs = np.ascontiguousarray(self.probs, dtype=np.float64)
+        defined = np.ascontiguousarray(self.defined, dtype=bool)
+        if probs.ndim != 2 or defined.shape != (probs.shape[0],):
+            raise ValueError(
+                f"probs must be (batch, vocab) and defined (batch,), got {probs.shape} and {defined.shape}"
+            )
+        if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+            raise ValueError("probs must be finite and non-negative")
+        sums = probs.sum(axis=1)
+        bad = defined & (np.abs(sums - 1.0) > ROW_SUM_TOL)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"row {i} of probs sums to {sums[i]!r}, not 1 (tolerance {ROW_SUM_TOL})")
+        if np.any(~defined & (sums != 0)):
+            raise ValueError("rows of undefined conditionals must be all zero")
+        probs.setflags(write=False)
+        defined.setflags(write=False)
+        object.__setattr__(self, "probs", probs)
+        object.__setattr__(self, "defined", defined)
+
+    def require_defined(self) -> NDArray[np.float64]:
+        """The probability matrix, or :class:`UndefinedConditionalError` if a row is undefined."""
+        if not self.defined.all():
+            rows = np.flatnonzero(~self.defined)
+            raise UndefinedConditionalError(
+                f"the conditional is undefined for {rows.size} prefix(es) of probability zero "
+                f"(first: row {int(rows[0])}); p(· | prefix) does not exist there"
+            )
+        return self.probs
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything that maps prefixes to next-token distributions."""
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens."""
+        ...
+
+    def next_token_probs(self, batch: TokenBatch) -> NextTokenProbs:
+        """One distribution over the vocabulary per prefix."""
+        ...
+
+
+def sequence_log_prob(predictor: Predictor, batch: TokenBatch, *, start: int = 0) -> NDArray[np.float64]:
+    """``log q(x_start.. | x_<start)`` for each row, by the chain rule.
+
+    Queries the predictor once per position (``max(lengths) − start`` batched
+    calls). Tokens before ``start`` are the conditioning context (e.g. ``SOS``).
+
+    Raises
+    ------
+    UndefinedConditionalError
+        If a needed conditional does not exist (a zero-probability prefix of a
+        data distribution): its probability is then zero and the next
+        conditional would be meaningless; use the model's own prefix
+        probability instead.
+    """
+    if start < 0:
+        raise ValueError(f"start must be ≥ 0, got {start}")
+    n = len(batch)
+    total = np.zeros(n, dtype=np.float64)
+    for t in range(start, int(batch.lengths.max(initial=0))):
+        rows = np.flatnonzero(batch.lengths > t)
+        prefixes = TokenBatch(batch.tokens[rows, :t], np.full(rows.size, t, dtype=np.int64))
+        probs = predictor.next_token_probs(prefixes).require_defined()
+        chosen = probs[np.arange(rows.size), batch.tokens[rows, t]]
+        with np.errstate(divide="ignore"):
+            total[rows] += np.log(chosen)
+    return total

@@ -1,0 +1,52 @@
+"""``nonident check``: run the registered claims and write the proof-check report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from exact._cli_util import print_json
+from exact.provenance import provenance
+from proofs_check.registry import ClaimRecord, registered, run_claims
+from proofs_check.report import render_json, write_reports
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "check",
+        help="run every registered claim and write reports/proof-check.{md,json}",
+        description="Check the paper's claims; exit status 1 if any claim fails.",
+    )
+    p.add_argument("--out", default="reports", help="directory for the reports (default: reports)")
+    p.add_argument("--only", nargs="+", metavar="ID", default=None, help="run only these claim ids")
+    p.add_argument("--list", action="store_true", help="list the claim ids and exit")
+    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    p.set_defaults(run=run)
+
+
+def _progress(n: int, total: int, rec: ClaimRecord) -> None:
+    print(f"[{n}/{total}] {rec.id:<22} {rec.status.upper():<4} ({rec.seconds:.2f} s)", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        for cid, c in registered().items():
+            print(f"{cid:<22} {c.title}")
+        return 0
+    start = time.perf_counter()
+    records = run_claims(args.only, progress=_progress)
+    meta = provenance(config={"only": args.only, "out": args.out})
+    meta["total_seconds"] = round(time.perf_counter() - start, 3)
+    paths = write_reports(records, meta, args.out)
+    failed = [r.id for r in records if r.status != "pass"]
+    if args.json:
+        import json
+
+        print_json(json.loads(render_json(records, meta)))
+    else:
+        print(f"{len(records) - len(failed)} of {len(records)} claims pass; wrote {', '.join(map(str, paths))}")
+        if failed:
+            print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0

@@ -1,0 +1,84 @@
+"""The ``nonident`` command line: outputs, JSON, one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from proofs_check.console import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_anbn_json_gives_the_paper_counts(capsys):
+    code, out, _ = run(capsys, "anbn", "--prompt-length", "8", "--json")
+    doc = json.loads(out)
+    assert code == 0
+    assert {k: doc["prompts"][k] for k in ("id", "ood", "ood_r1_already", "ood_violating_r2", "ood_r2_more_b")} == {
+        "id": 5, "ood": 251, "ood_r1_already": 69, "ood_violating_r2": 247, "ood_r2_more_b": 4,
+    }
+    assert round(doc["facts"]["padded_loss_floor"], 10) == 0.0188794952
+
+
+def test_anbn_table(capsys):
+    code, out, _ = run(capsys, "anbn", "--law", "pcfg", "--rho", "1/2", "--max-len", "8")
+    assert code == 0
+    assert "truncated mass" in out and "1/16" in out and "prompts of length 8: ood" in out
+
+
+def test_anbn_pcfg_truncation_json(capsys):
+    code, out, _ = run(capsys, "anbn", "--law", "pcfg", "--rho", "0.9", "--max-len", "20", "--json")
+    t = json.loads(out)["truncation"]
+    assert code == 0 and t["n_max"] == 10
+    assert t["truncated_mass"] == pytest.approx(0.9**10, rel=1e-14)
+    assert t["truncated_mass_exact"] == "3486784401/10000000000"
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["anbn", "--law", "pcfg"], "--rho"),
+        (["anbn", "--law", "pcfg", "--rho", "1.5"], "rho"),
+        (["anbn", "--n-max", "0"], "n_max"),
+        (["anbn", "--rho", "0.5"], "--law pcfg"),
+        (["anbn", "--prompt-length", "0"], "prompt_length"),
+        (["anbn", "--prompt-length", "40"], "max_bytes"),
+        (["anbn", "--law", "pcfg", "--rho", "0.5", "--n-max", "3"], "--n-max"),
+        (["check", "--only", "nope"], "nope"),
+        (["anbn", "--law", "geometric"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    with pytest.raises(SystemExit) as exc_info:
+        raise SystemExit(main(argv))
+    _, err = capsys.readouterr()
+    assert exc_info.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_check_writes_reports_and_lists(capsys, tmp_path):
+    code, out, err = run(capsys, "check", "--out", str(tmp_path), "--only", "F0", "anbn-prompt-counts")
+    assert code == 0 and "2 of 2 claims pass" in out and "[2/2]" in err
+    doc = json.loads((tmp_path / "proof-check.json").read_text())
+    assert [c["id"] for c in doc["claims"]] == ["F0", "anbn-prompt-counts"]
+    assert {"commit", "date", "versions", "config", "seed"} <= set(doc["meta"])
+    code, out, _ = run(capsys, "check", "--list")
+    assert code == 0 and "F1" in out
+
+
+@pytest.mark.slow
+def test_console_script_runs_without_traceback(tmp_path):
+    script = Path(sys.executable).parent / "nonident"  # the installed console script of this venv
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "proofs_check.console"]
+    ok = subprocess.run([*cmd, "check", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "proof-check.md").exists()
+    bad = subprocess.run([*cmd, "anbn", "--rho", "2"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,49 @@
+"""Hypothesis strategies for nonident's objects (valid objects only, keyword-only arguments)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import strategies as st
+
+from exact import GeometricLength, LengthLaw, UniformLength
+from exact.tokens import A, B, EOS, PAD, SOS
+
+
+def uniform_laws(*, max_n: int = 40) -> st.SearchStrategy[UniformLength]:
+    if max_n < 1:
+        raise ValueError(f"max_n must be ≥ 1, got {max_n}")
+    return st.integers(1, max_n).map(UniformLength)
+
+
+def geometric_laws() -> st.SearchStrategy[GeometricLength]:
+    """PCFG laws with ρ = p/q, 1 ≤ p < q ≤ 20 (exact rationals)."""
+    return (
+        st.integers(2, 20)
+        .flatmap(lambda q: st.tuples(st.integers(1, q - 1), st.just(q)))
+        .map(lambda pq: GeometricLength(Fraction(*pq)))
+    )
+
+
+def length_laws(*, max_n: int = 40) -> st.SearchStrategy[LengthLaw]:
+    return st.one_of(uniform_laws(max_n=max_n), geometric_laws())
+
+
+@st.composite
+def support_prefixes(draw: st.DrawFn, *, max_n: int = 12) -> list[int]:
+    """A prefix ``SOS aᵏ bʲ (EOS PAD*)`` with 0 ≤ j ≤ k; positive under laws with n_max ≥ k."""
+    k = draw(st.integers(0, max_n))
+    j = draw(st.integers(0, k)) if k else 0
+    seq = [SOS] + [A] * k + [B] * j
+    if k and j == k and draw(st.booleans()):
+        seq += [EOS] + [PAD] * draw(st.integers(0, 3))
+    return seq
+
+
+def ab_words(*, max_size: int = 12) -> st.SearchStrategy[str]:
+    return st.text(alphabet="ab", max_size=max_size)
+
+
+def token_rows(*, max_size: int = 12) -> st.SearchStrategy[list[int]]:
+    """Arbitrary token rows (any ids 0..4), mostly ill-formed."""
+    return st.lists(st.integers(0, 4), max_size=max_size)

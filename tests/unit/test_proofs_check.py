@@ -1,0 +1,85 @@
+"""The claim registry, every registered claim with its negative control, and the report renderer."""
+
+import json
+
+import pytest
+
+from proofs_check.registry import Check, Claim, ClaimRecord, Outcome, _run_one, registered, run_claims
+from proofs_check.report import render_json, render_markdown, write_reports
+
+
+@pytest.fixture(scope="module")
+def records():
+    return run_claims()
+
+
+def test_expected_claims_are_registered():
+    assert {"F0", "F1", "anbn-padding-floor", "anbn-prompt-counts"} <= set(registered())
+
+
+def test_every_claim_passes_and_rejects_its_control(records):
+    for rec in records:
+        assert rec.status == "pass", (rec.id, rec.error, rec.evidence)
+        assert rec.evidence["held"] is True
+        assert rec.negative_control["rejected"] is True, rec.id
+
+
+def _claim(func):
+    return Claim("X", "t", "s", "m", "src", func)
+
+
+def test_a_check_that_accepts_its_control_fails():
+    rec = _run_one(_claim(lambda: Outcome(Check(True), Check(True), "same as the check")))
+    assert rec.status == "fail" and rec.negative_control["rejected"] is False
+
+
+def test_a_failing_check_fails():
+    assert _run_one(_claim(lambda: Outcome(Check(False), Check(False), "c"))).status == "fail"
+
+
+def test_an_exception_is_a_failure_with_its_message():
+    def boom():
+        raise RuntimeError("kaboom")
+
+    rec = _run_one(_claim(boom))
+    assert rec.status == "fail" and "kaboom" in rec.error
+
+
+def test_unknown_claim_id_is_rejected():
+    with pytest.raises(ValueError, match="only names unknown claim 'nope'"):
+        run_claims(["nope"])
+
+
+def _fixed_records():
+    ok = ClaimRecord("A1", "first", "stmt", "meth", "src", "pass", {"held": True, "x": 0.5}, {"description": "c", "rejected": True, "evidence": {"x": 1.0}}, 0.01)
+    bad = ClaimRecord("B2", "second", "stmt", "meth", "src", "fail", {"held": False}, {"description": "c", "rejected": False, "evidence": {}}, 0.02, "ValueError: no")
+    return [ok, bad]
+
+
+META = {"commit": "abc123", "dirty": False, "date": "2026-01-01T00:00:00+00:00", "versions": {"numpy": "2"}, "platform": "x", "config": {"only": None}}
+
+
+def test_markdown_structure():
+    md = render_markdown(_fixed_records(), META)
+    assert md.startswith("# nonident proof-check report")
+    assert "1 of 2 claims pass" in md and "`abc123`" in md and "numpy 2" in md
+    table = [line for line in md.splitlines() if line.startswith("| [")]
+    assert len(table) == 2 and "**PASS**" in table[0] and "**FAIL**" in table[1]
+    assert md.count("\n## ") == 2
+    assert "NOT rejected" in md and "ValueError: no" in md
+
+
+def test_json_structure_and_no_nan():
+    doc = json.loads(render_json(_fixed_records(), META))
+    assert doc["summary"] == {"claims": 2, "passed": 1, "failed": 1}
+    assert doc["meta"]["commit"] == "abc123"
+    assert [c["id"] for c in doc["claims"]] == ["A1", "B2"]
+    nan = ClaimRecord("N", "t", "s", "m", "src", "pass", {"v": float("nan")}, {}, 0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        render_json([nan], META)
+
+
+def test_write_reports_is_atomic(tmp_path):
+    paths = write_reports(_fixed_records(), META, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["proof-check.json", "proof-check.md"]
+    assert all(p.stat().st_size > 0 for p in paths)
