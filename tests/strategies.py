@@ -10,10 +10,10 @@ from exact import GeometricLength, LengthLaw, UniformLength
 from exact.tokens import A, B, EOS, PAD, SOS
 
 
-def uniform_laws(*, max_n: int = 40) -> st.SearchStrategy[UniformLength]:
-    if max_n < 1:
-        raise ValueError(f"max_n must be ≥ 1, got {max_n}")
-    return st.integers(1, max_n).map(UniformLength)
+def uniform_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[UniformLength]:
+    if not 1 <= min_n <= max_n:
+        raise ValueError(f"need 1 ≤ min_n ≤ max_n, got min_n={min_n}, max_n={max_n}")
+    return st.integers(min_n, max_n).map(UniformLength)
 
 
 def geometric_laws() -> st.SearchStrategy[GeometricLength]:
@@ -25,8 +25,9 @@ def geometric_laws() -> st.SearchStrategy[GeometricLength]:
     )
 
 
-def length_laws(*, max_n: int = 40) -> st.SearchStrategy[LengthLaw]:
-    return st.one_of(uniform_laws(max_n=max_n), geometric_laws())
+def length_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[LengthLaw]:
+    """Uniform laws with ``n_max`` in ``[min_n, max_n]`` or PCFG laws."""
+    return st.one_of(uniform_laws(min_n=min_n, max_n=max_n), geometric_laws())
 
 
 @st.composite
