@@ -61,9 +61,16 @@ def _evidence_table(evidence: dict[str, Any]) -> list[str]:
     if not evidence:
         return ["_(none)_", ""]
     lines = ["| quantity | value |", "|---|---|"]
-    for key, value in evidence.items():
+    flat: list[tuple[str, Any]] = []
+    for key, value in evidence.items():  # one level of nesting becomes "key → subkey" rows
+        if isinstance(value, dict) and value and not any(isinstance(v, dict) for v in value.values()):
+            flat += [(f"{key} → {sub}", v) for sub, v in value.items()]
+        else:
+            flat.append((key, value))
+    for key, value in flat:
         cell = _fmt(value).replace("|", r"\|")
-        lines.append(f"| `{key}` | {cell} |")
+        name = key.replace("|", r"\|")
+        lines.append(f"| {name} | {cell} |")
     return lines + [""]
 
 
