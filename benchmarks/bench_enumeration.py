@@ -17,7 +17,7 @@ import time
 import numba
 import numpy as np
 
-from exact import AnbnDistribution, UniformLength
+from exact import AnbnDistribution, UniformLength, enumerate_strings
 from exact import _anbn_kernels as kernels
 from exact._reference import enumerate_layer_reference
 
@@ -52,6 +52,16 @@ def main() -> None:
         assert np.array_equal(out[0] == -np.inf, ref[0] == -np.inf)
         assert np.allclose(out[0][out[0] > -np.inf], ref[0][ref[0] > -np.inf], rtol=1e-13)
         print(f"{L:>3} {size:>12,} {size / t_numba:>15,.0f} {size / t_numpy:>15,.0f} {t_numpy / t_numba:>7.1f}x")
+    # The public API end to end: every word of length 1..L (allocation included).
+    L = max(args.lengths)
+    dist = AnbnDistribution(law)
+    total = (1 << (L + 1)) - 2
+    t_api = best_of(lambda: enumerate_strings(dist, L), args.repeats)
+    t_ref = best_of(
+        lambda: [enumerate_layer_reference(ell, *law.tables(ell + 1)) for ell in range(1, L + 1)], args.repeats
+    )
+    print(f"enumerate_strings(L={L}), all {total:,} words: {t_api:.3f} s; NumPy layers: {t_ref:.3f} s; "
+          f"ratio {t_ref / t_api:.1f}x")
 
 
 if __name__ == "__main__":

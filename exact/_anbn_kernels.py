@@ -82,6 +82,18 @@ def prefix_log_prob(tokens, lengths, log_pmf, log_sf, out_logp, out_next):
                 out_next[i, y] = lp
 
 
+@njit(cache=True, inline="always")
+def _popcount(x):
+    """Number of set bits of a non-negative int64 < 2**62 (SWAR; no intermediate overflows)."""
+    x = x - ((x >> 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
+    x = x + (x >> 8)
+    x = x + (x >> 16)
+    x = x + (x >> 32)
+    return x & 0x7F
+
+
 @njit(cache=True, parallel=True)
 def enumerate_layer(length, log_pmf, log_sf, out_logprefix, out_logsentence, out_nb, out_r2):
     """All ``2**length`` a/b words ``w`` of one length, in lexicographic order (a < b).
@@ -89,19 +101,19 @@ def enumerate_layer(length, log_pmf, log_sf, out_logprefix, out_logsentence, out
     Word ``w`` has code ``c``: the token at position ``t`` is bit ``length − 1 − t``
     of ``c`` (0 = a, 1 = b), so codes ascend lexicographically.
 
-    Writes ``log p(SOS w)`` (prefix), ``log p(SOS w EOS)`` (sentence), the number
-    of b's, and rule R2 (no a after a b, i.e. ``w = aʲbᵐ``, i.e. ``c & (c+1) == 0``).
+    Writes ``log p(SOS w)`` (prefix; the automaton walk stops at the first
+    zero-probability step), ``log p(SOS w EOS)`` (sentence), the number of b's
+    (popcount), and rule R2 (no a after a b, i.e. ``w = aʲbᵐ``, i.e. ``c & (c+1) == 0``).
     """
     for c in prange(1 << length):
         phase, k, j, logp = A_BLOCK, 0, 0, 0.0
-        nb = 0
         for t in range(length):
             tok = (c >> (length - 1 - t)) & 1
-            nb += tok
-            if phase != DEAD:
-                phase, k, j, lp = _step(phase, k, j, tok, log_pmf, log_sf)
-                logp += lp
-        out_nb[c] = nb
+            phase, k, j, lp = _step(phase, k, j, tok, log_pmf, log_sf)
+            logp += lp
+            if phase == DEAD:
+                break
+        out_nb[c] = _popcount(c)
         out_r2[c] = (c & (c + 1)) == 0
         if phase == DEAD:
             out_logprefix[c] = -np.inf

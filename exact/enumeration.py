@@ -66,15 +66,19 @@ def _check_length(value: object, name: str, *, max_bytes: int, words: int) -> in
     return value
 
 
-def _layer(dist: AnbnDistribution, length: int) -> tuple[NDArray[np.float64], ...]:
+def _fill_layer(dist: AnbnDistribution, length: int, *out: NDArray) -> None:  # type: ignore[type-arg]
+    """Run the layer kernel into the caller's (contiguous) output slices."""
     log_pmf, log_sf = dist.law.tables(length + 1)
-    size = 1 << length
-    logprefix = np.empty(size, dtype=np.float64)
-    logsentence = np.empty(size, dtype=np.float64)
-    nb = np.empty(size, dtype=np.uint8)
-    r2 = np.empty(size, dtype=np.bool_)
-    _k.enumerate_layer(length, log_pmf, log_sf, logprefix, logsentence, nb, r2)
-    return logprefix, logsentence, nb, r2
+    _k.enumerate_layer(length, log_pmf, log_sf, *out)
+
+
+def _alloc(size: int) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.uint8], NDArray[np.bool_]]:
+    return (
+        np.empty(size, dtype=np.float64),
+        np.empty(size, dtype=np.float64),
+        np.empty(size, dtype=np.uint8),
+        np.empty(size, dtype=np.bool_),
+    )
 
 
 def decode_word(code: int, length: int) -> str:
@@ -136,17 +140,13 @@ def enumerate_strings(
     total = (1 << (L + 1)) - 2
     codes = np.empty(total, dtype=np.int64)
     lengths = np.empty(total, dtype=np.uint8)
-    logprefix = np.empty(total, dtype=np.float64)
-    logsentence = np.empty(total, dtype=np.float64)
-    nb = np.empty(total, dtype=np.uint8)
-    r2 = np.empty(total, dtype=np.bool_)
+    logprefix, logsentence, nb, r2 = _alloc(total)
     start = 0
     for ell in range(1, L + 1):
         stop = start + (1 << ell)
-        lp, ls, b, r = _layer(dist, ell)
         codes[start:stop] = np.arange(1 << ell, dtype=np.int64)
         lengths[start:stop] = ell
-        logprefix[start:stop], logsentence[start:stop], nb[start:stop], r2[start:stop] = lp, ls, b, r
+        _fill_layer(dist, ell, logprefix[start:stop], logsentence[start:stop], nb[start:stop], r2[start:stop])
         start = stop
     truncated = dist.law.sf_exact(L // 2 + 1)
     return StringTable(L, codes, lengths, logprefix, logsentence, nb, r2, truncated)
@@ -210,5 +210,6 @@ def enumerate_prompts(
 ) -> PromptTable:
     """All prompts of ``prompt_length`` a/b tokens after ``SOS`` with exact probabilities and classes."""
     k = _check_length(prompt_length, "prompt_length", max_bytes=max_bytes, words=lambda v: 1 << v)
-    lp, _, nb, r2 = _layer(dist, k)
+    lp, ls, nb, r2 = _alloc(1 << k)
+    _fill_layer(dist, k, lp, ls, nb, r2)
     return PromptTable(k, np.arange(1 << k, dtype=np.int64), lp, nb, r2)

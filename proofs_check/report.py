@@ -47,7 +47,7 @@ def render_json(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.12g}"
+        return repr(value)  # shortest string that round-trips: no digits hidden
     if isinstance(value, (list, tuple)) and len(value) > 12:
         return "[" + ", ".join(_fmt(v) for v in value[:12]) + f", … ({len(value)} items)]"
     if isinstance(value, (list, tuple)):
