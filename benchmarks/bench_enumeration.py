@@ -49,8 +49,9 @@ def main() -> None:
         ref = enumerate_layer_reference(L, log_pmf, log_sf)
         t_numpy = best_of(lambda: enumerate_layer_reference(L, log_pmf, log_sf), args.repeats)
         assert np.array_equal(out[2], ref[2]) and np.array_equal(out[3], ref[3])
-        assert np.array_equal(out[0] == -np.inf, ref[0] == -np.inf)
-        assert np.allclose(out[0][out[0] > -np.inf], ref[0][ref[0] > -np.inf], rtol=1e-13)
+        for got, want in zip(out[:2], ref[:2]):  # prefix and sentence log-probabilities
+            assert np.array_equal(got == -np.inf, want == -np.inf)
+            assert np.allclose(got[got > -np.inf], want[want > -np.inf], rtol=1e-13)
         print(f"{L:>3} {size:>12,} {size / t_numba:>15,.0f} {size / t_numpy:>15,.0f} {t_numpy / t_numba:>7.1f}x")
     # The public API end to end: every word of length 1..L (allocation included).
     L = max(args.lengths)

@@ -18,15 +18,17 @@ per sequence; since a sentence is determined by ``n``, ``H(p) = H(N)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
 
 from exact import _anbn_kernels as _k
-from exact.laws import LengthLaw, UniformLength
+from exact.laws import MAX_TABLE_N, LengthLaw, UniformLength
 from exact.predictor import NextTokenProbs
-from exact.tokens import VOCAB_SIZE, TokenBatch
+from exact.tokens import A, B, EOS, PAD, SOS, VOCAB_SIZE, TokenBatch
 
 __all__ = ["AnbnDistribution", "AnbnFacts"]
 
@@ -38,7 +40,6 @@ class AnbnFacts:
     law: dict[str, object]
     entropy_per_sequence: float
     mean_n: float
-    truncated_mass: float
     padded_targets_per_sequence: int | None
     padded_loss_floor: float | None
     pad_ignored_loss_floor: float
@@ -93,7 +94,35 @@ class AnbnDistribution:
         """``p(· | prefix)``; rows of zero-probability prefixes are marked undefined."""
         logp, nxt = self._scores(batch)
         defined = logp > -np.inf
-        return NextTokenProbs(np.exp(nxt), defined)
+        with np.errstate(under="ignore"):  # a conditional below the float64 range rounds to 0
+            return NextTokenProbs(np.exp(nxt), defined)
+
+    def prefix_prob_exact(self, prefix: Sequence[int]) -> Fraction:
+        """Exact rational ``p(prefix)`` from the closed form (independent of the kernel).
+
+        ``SOS aᵏ → S(k)``, ``SOS aᵏ bʲ (1 ≤ j ≤ k) → P(k)``, followed optionally (when
+        ``j = k``) by ``EOS PAD*``; the empty prefix has probability 1; anything else 0.
+        """
+        toks = [int(t) for t in prefix]
+        if not toks:
+            return Fraction(1)
+        if toks[0] != SOS:
+            return Fraction(0)
+        body = toks[1:]
+        k = next((i for i, t in enumerate(body) if t != A), len(body))
+        j = next((i for i, t in enumerate(body[k:]) if t != B), len(body) - k)
+        tail = body[k + j :]
+        if j == 0:
+            return self.law.sf_exact(k) if not tail else Fraction(0)
+        well_formed = j <= k and (not tail or (j == k and tail[0] == EOS and all(t == PAD for t in tail[1:])))
+        return self.law.pmf_exact(k) if well_formed else Fraction(0)
+
+    def next_token_probs_exact(self, prefix: Sequence[int]) -> tuple[Fraction, ...] | None:
+        """Exact rational ``p(· | prefix)``, or ``None`` where the prefix has probability zero."""
+        here = self.prefix_prob_exact(prefix)
+        if here == 0:
+            return None
+        return tuple(self.prefix_prob_exact([*prefix, y]) / here for y in range(VOCAB_SIZE))
 
     def support_prefixes(self, max_length: int) -> tuple[TokenBatch, NDArray[np.float64]]:
         """All positive-probability prefixes of 1..``max_length`` tokens and their log-probabilities.
@@ -121,6 +150,8 @@ class AnbnDistribution:
         n_max = law.n_max
         padded_targets = None if n_max is None else 2 * n_max + 1
         acc = None
+        if n_max is not None and n_max > MAX_TABLE_N:
+            raise ValueError(f"n_max={n_max} is above {MAX_TABLE_N}, the largest law whose facts are tabulated")
         if n_max is not None:
             # Expected argmax accuracy = Σ_prefix p(prefix) max_y p(y|prefix) over the
             # padded targets; only the a-block positions SOS aᵏ (k ≥ 1) are uncertain.
@@ -137,7 +168,6 @@ class AnbnDistribution:
             law=law.describe(),
             entropy_per_sequence=h,
             mean_n=law.mean(),
-            truncated_mass=float(law.truncated_mass_exact),
             padded_targets_per_sequence=padded_targets,
             padded_loss_floor=None if padded_targets is None else h / padded_targets,
             pad_ignored_loss_floor=h / (2 * law.mean() + 1),

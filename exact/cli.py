@@ -53,12 +53,17 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     doc: dict[str, Any] = {"facts": p.facts().as_dict()}
     if truncated is not None:
         conditioned = AnbnDistribution(truncated.renormalised())
+        try:  # exact rationals while their size is reasonable
+            dropped_exact: str | None = str(truncated.dropped_mass_exact)
+            kept_exact: str | None = str(truncated.kept_mass_exact)
+        except ValueError:
+            dropped_exact = kept_exact = None
         doc["truncation"] = {
             "max_len": args.max_len,
             "n_max": truncated.n_max,
-            "truncated_mass": float(truncated.dropped_mass_exact),
-            "truncated_mass_exact": str(truncated.dropped_mass_exact),
-            "kept_mass_exact": str(truncated.kept_mass_exact),
+            "truncated_mass": truncated.dropped_mass,
+            "truncated_mass_exact": dropped_exact,
+            "kept_mass_exact": kept_exact,
             "entropy_of_kept_part": truncated.entropy(),
             "facts_conditioned_on_n_le_n_max": conditioned.facts().as_dict(),
         }
@@ -78,7 +83,12 @@ def run(args: argparse.Namespace) -> int:
     if "truncation" in doc:
         t = doc["truncation"]
         rows += [
-            (f"truncation at n ≤ {t['n_max']}: truncated mass", f"{t['truncated_mass_exact']} ≈ {t['truncated_mass']:.6g}"),
+            (
+                f"truncation at n ≤ {t['n_max']}: truncated mass",
+                f"{t['truncated_mass_exact']} ≈ {t['truncated_mass']:.6g}"
+                if t["truncated_mass_exact"] is not None
+                else f"{t['truncated_mass']!r} (float; exact rational too large)",
+            ),
             ("entropy of the kept part (not renormalised)", t["entropy_of_kept_part"]),
         ]
         c = t["facts_conditioned_on_n_le_n_max"]

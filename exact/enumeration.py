@@ -55,7 +55,8 @@ def _fmt_bytes(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-def _check_length(value: object, name: str, *, max_bytes: int, words: int) -> int:
+def _check_length(value: object, name: str, *, max_bytes: int, words) -> int:  # type: ignore[no-untyped-def]
+    max_bytes = check_int(max_bytes, "max_bytes")
     value = check_int(value, name, maximum=MAX_WORD_LENGTH, why=" (words are coded in an int64)")
     need = BYTES_PER_WORD * words(value)
     if need > max_bytes:

@@ -19,8 +19,9 @@ Certification. Each path mass is a product of at most ``D`` floats and each
 total a sum of at most ``m`` of them, so floating-point error is at most a factor
 ``1 ± γ`` with ``γ = n u / (1 − n u)``, ``n = D + m``, ``u = 2⁻⁵³`` (Higham,
 *Accuracy and Stability of Numerical Algorithms*, §3.1, §4.2). Rows of the
-predictor sum to one only within rounding, so the unexplored mass of a subtree
-is bounded by its root mass times ``σᴰ`` with ``σ ≥`` every observed row sum.
+predictor sum to one only within ``ROW_SUM_TOL`` (enforced by
+:class:`~exact.predictor.NextTokenProbs`), so the mass of an unexplored subtree
+is bounded by its root mass times ``σᴰ`` with ``σ = 1 + ROW_SUM_TOL``.
 The interval is widened by both factors, by ``2⁻¹⁰⁷⁴`` per rounding for
 the subnormal range, and rounded outward. It certifies the
 probability under the float rows the predictor returns.
@@ -34,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exact._validate import check_int
-from exact.predictor import Predictor
+from exact.predictor import ROW_SUM_TOL, Predictor
 from exact.rules import check_rules
 from exact.tokens import A, B, EOS, TokenBatch
 
@@ -113,6 +114,8 @@ def rule_extrapolation_probability(
     cap = check_int(max_nodes, "max_nodes")
     if not (isinstance(prune_below, (int, float)) and 0 <= prune_below < 1):
         raise ValueError(f"prune_below must lie in [0, 1), got {prune_below!r}")
+    if len(prompts) == 0:
+        raise ValueError("prompts is empty")
     n = len(prompts)
     r1 = np.zeros(n)
     r2 = np.zeros(n)
@@ -128,7 +131,6 @@ def rule_extrapolation_probability(
     d = (checks.n_a - checks.n_b).astype(np.int64)  # #a − #b of prompt + completion so far
     seen_b = np.zeros(n, dtype=bool)  # a b in the completion so far
     r2_ok = np.ones(n, dtype=bool)
-    row_sum_max = 1.0
     expanded = 0
 
     for _depth in range(L):
@@ -136,9 +138,9 @@ def rule_extrapolation_probability(
             break
         expanded += len(frontier)
         probs = predictor.next_token_probs(frontier).require_defined()
-        row_sum_max = max(row_sum_max, float(probs.sum(axis=1).max()))
         rows, toks = np.nonzero(probs > 0)
-        child_mass = mass[rows] * probs[rows, toks]
+        with np.errstate(under="ignore"):  # subnormal masses are covered by the absolute slack below
+            child_mass = mass[rows] * probs[rows, toks]
         who = owner[rows]
         np.add.at(terms, who, 1)
 
@@ -168,8 +170,10 @@ def rule_extrapolation_probability(
     np.add.at(terms, owner, 1)
 
     m = int(terms.max(initial=0))
-    gamma = _gamma(L + 1 + m)
-    growth = (row_sum_max * (1 + _gamma(int(predictor.vocab_size)))) ** L
+    gamma = _gamma(L + 1 + m + 8)  # 8 spare roundings for the bound arithmetic itself
+    # Rows are validated to sum to at most 1 + ROW_SUM_TOL, also those never queried
+    # below a pruned node, so a subtree weighs at most its root times this factor.
+    growth = ((1 + ROW_SUM_TOL) * (1 + _gamma(int(predictor.vocab_size)))) ** L
     # Relative bounds fail in the subnormal range: allow an absolute 2⁻¹⁰⁷⁴ per rounding.
     tiny = (L + 1) * (m + 1) * 2.0**-1074
 

@@ -14,7 +14,10 @@ small KL they cancel, so its absolute error is about ``u Σ_x p(x) |ln(p(x)/q(x)
 
 The chain rule uses ``scipy.special.rel_entr`` (``0 ln 0 = 0``; ``q = 0 < p`` gives ``+inf``,
 never NaN). Terms where ``q`` equals ``p`` exactly contribute exactly zero, so a
-support-matching ``q`` gives ``0.0``, not a rounding residue.
+support-matching ``q`` gives ``0.0``, not a rounding residue. A KL below the
+float64 range (``p(s)`` underflowing) also rounds to ``0.0``; the chain rule
+therefore also counts the support prefixes where ``q`` differs from ``p`` at all
+(``mismatched_prefixes``), an exact statement independent of rounding.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class KLResult:
     sequence_length: int
     terms: int
     covered_mass: float
+    #: Chain rule only: positive-probability prefixes where q's row differs from p's at all.
+    #: 0 certifies q = p on the support even where a tiny p(s) makes a term round to 0.
+    mismatched_prefixes: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -55,10 +61,17 @@ def kl_chain_rule(p: AnbnDistribution, q: Predictor, sequence_length: int) -> KL
     T = check_int(sequence_length, "sequence_length", minimum=2)
     prefixes, logp = p.support_prefixes(T - 1)
     p_rows = p.next_token_probs(prefixes).require_defined()
-    q_rows = q.next_token_probs(prefixes).require_defined()
-    terms = np.exp(logp) * rel_entr(p_rows, q_rows).sum(axis=1)
+    q_out = q.next_token_probs(prefixes)
+    # An undefined q row means q(s) = 0 < p(s): the KL is infinite (and so is an earlier term).
+    row_kl = np.where(q_out.defined, rel_entr(p_rows, q_out.probs).sum(axis=1), np.inf)
+    # inf where the row KL is inf, even if p(s) underflowed to 0: never 0 · inf = NaN.
+    with np.errstate(under="ignore"):  # p(s) below the float64 range is a legitimate 0
+        terms = np.where(np.isinf(row_kl), np.inf, np.exp(logp) * np.where(np.isinf(row_kl), 0.0, row_kl))
     last = prefixes.lengths == T - 1  # the marginal of the first T − 1 tokens: must sum to 1
-    return KLResult(math.fsum(terms), "chain rule", T, int(len(prefixes)), math.fsum(np.exp(logp[last])))
+    mismatched = int(np.sum(~q_out.defined | np.any(q_out.probs != p_rows, axis=1)))
+    return KLResult(
+        math.fsum(terms), "chain rule", T, int(len(prefixes)), math.fsum(np.exp(logp[last])), mismatched
+    )
 
 
 def _candidate_sequences(T: int) -> TokenBatch:
@@ -91,6 +104,9 @@ def kl_brute_force(p: AnbnDistribution, q: Predictor, sequence_length: int) -> K
     # bit-identical joints and an exactly zero term.
     logp = sequence_log_prob(p, on_support, start=1)
     logq = sequence_log_prob(q, on_support, start=1)
-    pp = np.exp(logp)
-    terms = np.where(logq == logp, 0.0, pp * (logp - logq))  # logq = -inf gives +inf
+    with np.errstate(under="ignore"):  # p(x) below the float64 range is a legitimate 0
+        pp = np.exp(logp)
+    # q(x) = 0 < p(x) gives +inf, also where p(x) underflowed to 0 (never 0 · inf = NaN).
+    missed = logq == -np.inf
+    terms = np.where(missed, np.inf, np.where(logq == logp, 0.0, pp * (logp - np.where(missed, 0.0, logq))))
     return KLResult(math.fsum(terms), "brute force", T, int(seqs.tokens.shape[0]), math.fsum(pp))

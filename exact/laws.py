@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -34,6 +34,25 @@ from numpy.typing import NDArray
 from exact._validate import check_int
 
 __all__ = ["LengthLaw", "UniformLength", "GeometricLength", "TruncatedLength"]
+
+#: Largest n for which a table of the law (entropy, mean, kernel tables) is built.
+MAX_TABLE_N = 10_000_000
+#: Largest exponent for exact rational powers ρ^n (their size grows linearly in n).
+MAX_EXACT_POWER = 100_000
+
+
+def _log1mexp(d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``log(1 − exp(d))`` for ``d ≤ 0``, accurate near 0 and for very negative ``d``."""
+    d = np.minimum(np.asarray(d, dtype=np.float64), 0.0)  # callers mask d > 0 (empty support) anyway
+    with np.errstate(divide="ignore"):
+        return np.where(d > -math.log(2), np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
+
+
+def _check_table_size(n: int, name: str) -> None:
+    if n > MAX_TABLE_N:
+        raise ValueError(
+            f"{name}={n} needs a table of {n} entries, above the limit {MAX_TABLE_N}; use a smaller {name}"
+        )
 
 
 def _as_fraction(value: float | int | str | Fraction, name: str) -> Fraction:
@@ -99,6 +118,7 @@ class LengthLaw(ABC):
 
     def tables(self, k_max: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Contiguous ``log_pmf[0..k_max]`` and ``log_sf[0..k_max + 1]`` for the kernels."""
+        _check_table_size(k_max, "k_max")
         n = np.arange(k_max + 2, dtype=np.int64)
         log_pmf = np.ascontiguousarray(self.log_pmf(n[: k_max + 1]), dtype=np.float64)
         log_sf = np.ascontiguousarray(self.log_sf(n), dtype=np.float64)
@@ -161,22 +181,36 @@ class GeometricLength(LengthLaw):
     """
 
     rho: Fraction
-    n_max: None = None  # type: ignore[assignment]
+    n_max: None = field(default=None, init=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         rho = _as_fraction(self.rho, "rho")
         if not 0 < rho < 1:
             raise ValueError(f"rho must lie strictly between 0 and 1, got {self.rho!r}")
+        if not 0.0 < float(rho) < 1.0 or math.log1p(-float(rho)) == 0.0:
+            raise ValueError(
+                f"rho={self.rho!r} is too close to 0 or 1 for float64 (it rounds to {float(rho)!r}); "
+                "the float engine needs 0 < rho < 1 with room to spare"
+            )
         object.__setattr__(self, "rho", rho)
+
+    def _check_power(self, n: int) -> None:
+        if n > MAX_EXACT_POWER:
+            raise ValueError(
+                f"n={n}: the exact rational rho**(n-1) would be huge (limit n ≤ {MAX_EXACT_POWER}); "
+                "use log_pmf/log_sf for floats"
+            )
 
     @property
     def _log_rho(self) -> float:
         return math.log(float(self.rho))
 
     def pmf_exact(self, n: int) -> Fraction:
+        self._check_power(n)
         return (1 - self.rho) * self.rho ** (n - 1) if n >= 1 else Fraction(0)
 
     def sf_exact(self, n: int) -> Fraction:
+        self._check_power(n)
         return self.rho ** (n - 1) if n >= 1 else Fraction(1)
 
     def log_pmf(self, n: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -218,9 +252,13 @@ class TruncatedLength(LengthLaw):
     renormalise: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n_max", check_int(self.n_max, "n_max"))
-        if self.base.n_max is not None and self.n_max > self.base.n_max:
-            object.__setattr__(self, "n_max", self.base.n_max)
+        if not isinstance(self.base, LengthLaw) or isinstance(self.base, TruncatedLength):
+            raise ValueError(f"base must be an untruncated LengthLaw, got {self.base!r}")
+        n_max = check_int(self.n_max, "n_max")
+        _check_table_size(n_max, "n_max")
+        if self.base.n_max is not None:
+            n_max = min(n_max, self.base.n_max)
+        object.__setattr__(self, "n_max", n_max)
 
     @property
     def kept_mass_exact(self) -> Fraction:
@@ -236,12 +274,22 @@ class TruncatedLength(LengthLaw):
         """Exact mass of the base law beyond ``n_max`` (reported even after renormalising)."""
         return self.base.sf_exact(self.n_max + 1)
 
+    @property
+    def dropped_mass(self) -> float:
+        """Float ``P_base(n > n_max)`` from log space (no rational arithmetic)."""
+        return math.exp(self._log_cut())
+
     def renormalised(self) -> TruncatedLength:
         """The base law conditioned on ``n ≤ n_max`` (a proper law)."""
         return TruncatedLength(self.base, self.n_max, renormalise=True)
 
+    def _log_cut(self) -> float:
+        """``log S_base(n_max + 1)``, the log of the dropped mass."""
+        return float(self.base.log_sf(np.array([self.n_max + 1]))[0])
+
     def _log_norm(self) -> float:
-        return math.log(float(self.kept_mass_exact)) if self.renormalise else 0.0
+        """``log P_base(n ≤ n_max)`` if renormalised, else 0 (computed in log space, no rationals)."""
+        return float(_log1mexp(np.array(self._log_cut()))) if self.renormalise else 0.0
 
     def pmf_exact(self, n: int) -> Fraction:
         p = self.base.pmf_exact(n) if n <= self.n_max else Fraction(0)
@@ -260,11 +308,10 @@ class TruncatedLength(LengthLaw):
     def log_sf(self, n: NDArray[np.int64]) -> NDArray[np.float64]:
         n = np.asarray(n, dtype=np.int64)
         base_n = self.base.log_sf(n)
-        cut = float(self.base.log_sf(np.array([self.n_max + 1]))[0])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # log(S(n) − S(M+1)) = log S(n) + log1p(−exp(log S(M+1) − log S(n)))
-            diff = np.where(base_n > -np.inf, cut - base_n, -np.inf)
-            kept = base_n + np.log1p(-np.exp(diff))
+        cut = self._log_cut()
+        # log(S(n) − S(M+1)) = log S(n) + log(1 − exp(log S(M+1) − log S(n)))
+        diff = np.where(base_n > -np.inf, cut - np.where(base_n > -np.inf, base_n, 0.0), -np.inf)
+        kept = base_n + _log1mexp(diff)
         return np.where(n <= self.n_max, kept - self._log_norm(), -np.inf)
 
     def entropy(self) -> float:
@@ -281,5 +328,5 @@ class TruncatedLength(LengthLaw):
             **self.base.describe(),
             "truncated_at_n": self.n_max,
             "renormalised": self.renormalise,
-            "dropped_mass": float(self.dropped_mass_exact),
+            "dropped_mass": self.dropped_mass,
         }

@@ -79,7 +79,7 @@ class NextTokenProbs:
             rows = np.flatnonzero(~self.defined)
             raise UndefinedConditionalError(
                 f"the conditional is undefined for {rows.size} prefix(es) of probability zero "
-                f"(first: row {int(rows[0])}); p(· | prefix) does not exist there"
+                f"(first: row {int(rows[0])}): no next-token distribution exists there"
             )
         return self.probs
 
@@ -103,14 +103,8 @@ def sequence_log_prob(predictor: Predictor, batch: TokenBatch, *, start: int = 0
 
     Queries the predictor once per position (``max(lengths) − start`` batched
     calls). Tokens before ``start`` are the conditioning context (e.g. ``SOS``).
-
-    Raises
-    ------
-    UndefinedConditionalError
-        If a needed conditional does not exist (a zero-probability prefix of a
-        data distribution): its probability is then zero and the next
-        conditional would be meaningless; use the model's own prefix
-        probability instead.
+    An undefined conditional means the prefix has probability zero under the
+    predictor, so the row's log-probability is ``-inf`` (never NaN).
     """
     if start < 0:
         raise ValueError(f"start must be ≥ 0, got {start}")
@@ -119,8 +113,8 @@ def sequence_log_prob(predictor: Predictor, batch: TokenBatch, *, start: int = 0
     for t in range(start, int(batch.lengths.max(initial=0))):
         rows = np.flatnonzero(batch.lengths > t)
         prefixes = TokenBatch(batch.tokens[rows, :t], np.full(rows.size, t, dtype=np.int64))
-        probs = predictor.next_token_probs(prefixes).require_defined()
-        chosen = probs[np.arange(rows.size), batch.tokens[rows, t]]
+        out = predictor.next_token_probs(prefixes)
+        chosen = np.where(out.defined, out.probs[np.arange(rows.size), batch.tokens[rows, t]], 0.0)
         with np.errstate(divide="ignore"):
             total[rows] += np.log(chosen)
     return total

@@ -96,6 +96,10 @@ class TokenBatch:
     lengths: NDArray[np.int64]
 
     def __post_init__(self) -> None:
+        for name in ("tokens", "lengths"):
+            kind = np.asarray(getattr(self, name)).dtype.kind
+            if kind not in "iu":
+                raise ValueError(f"{name} must be an integer array, got dtype kind {kind!r}")
         tokens = np.ascontiguousarray(self.tokens, dtype=np.int64)
         lengths = np.ascontiguousarray(self.lengths, dtype=np.int64)
         if tokens.ndim != 2:
@@ -118,7 +122,12 @@ class TokenBatch:
     @classmethod
     def from_sequences(cls, sequences: Sequence[Sequence[int] | NDArray[np.int64]]) -> TokenBatch:
         """Build a batch from a list of token-id sequences."""
-        rows = [np.asarray(s, dtype=np.int64).reshape(-1) for s in sequences]
+        rows = []
+        for i, s in enumerate(sequences):
+            arr = np.asarray(s).reshape(-1)
+            if arr.size and arr.dtype.kind not in "iu":
+                raise ValueError(f"sequences[{i}] must hold integer token ids, got dtype {arr.dtype}")
+            rows.append(arr.astype(np.int64))
         lengths = np.array([r.size for r in rows], dtype=np.int64)
         width = int(lengths.max()) if rows else 0
         tokens = np.full((len(rows), width), PAD, dtype=np.int64)

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import logsumexp
 
+from exact._validate import check_int
 from exact.anbn import AnbnDistribution
 from exact.predictor import NextTokenProbs, Predictor, sequence_log_prob
 from exact.rules import check_rules
@@ -90,6 +91,10 @@ class CompletionMixture:
     weights are used. Where all components give the same row, that row is
     returned bit-for-bit.
 
+    The mixture is over completions of prompts of exactly ``context_length``
+    tokens: on shorter or longer prompts the posterior is taken over a different
+    stretch of tokens and the extrapolation probability is generally not ``Σ w_i e_i``.
+
     Parameters
     ----------
     components : sequence of Predictor
@@ -107,8 +112,7 @@ class CompletionMixture:
             raise ValueError(f"weights must have one entry per component ({len(components)}), got {w.shape}")
         if np.any(w < 0) or abs(w.sum() - 1) > 1e-12:
             raise ValueError(f"weights must be non-negative and sum to 1, got {w.tolist()}")
-        if context_length < 1:
-            raise ValueError(f"context_length must be ≥ 1, got {context_length}")
+        context_length = check_int(context_length, "context_length")
         self.components = list(components)
         self.weights = w
         self.context_length = int(context_length)
@@ -170,8 +174,9 @@ def f1_witnesses(
     base: AnbnDistribution, *, lam: float, prompt_length: int
 ) -> dict[str, Predictor]:
     """The F1 witnesses: always / never extrapolate R1, and their λ-mixture over completions."""
-    if not 0 <= lam <= 1:
-        raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not 0 <= lam <= 1:
+        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
+    prompt_length = check_int(prompt_length, "prompt_length")
     ext = OODPolicyModel(base, "extrapolate")
     never = OODPolicyModel(base, "never")
     return {

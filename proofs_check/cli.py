@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from exact._cli_util import print_json
@@ -32,9 +33,14 @@ def _progress(n: int, total: int, rec: ClaimRecord) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        for cid, c in registered().items():
-            print(f"{cid:<22} {c.title}")
+        claims = registered()
+        if args.json:
+            print_json([{"id": cid, "title": c.title, "source": c.source} for cid, c in claims.items()])
+        else:
+            for cid, c in claims.items():
+                print(f"{cid:<22} {c.title}")
         return 0
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # fail on a bad --out before the work
     start = time.perf_counter()
     records = run_claims(args.only, progress=_progress)
     meta = provenance(config={"only": args.only, "out": args.out})

@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (CliError, ValueError) as exc:
+    except (CliError, ValueError, OSError) as exc:  # user errors, including unwritable --out paths
         print(f"nonident {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

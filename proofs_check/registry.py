@@ -1,9 +1,10 @@
 """The registry of claims and the records they produce.
 
-A claim is a small named function that *computes* its evidence and returns a
-:class:`Outcome`: the check on the real object and the same check applied to a
-deliberately wrong variant (the negative control). The claim passes only if the
-check holds **and** rejects the control — a check that cannot fail proves nothing.
+A claim is a small named function that *computes* its evidence and returns an
+:class:`Outcome`: the check on the real object and the same check applied to
+one or more deliberately wrong variants (the negative controls). The claim
+passes only if the check holds **and** rejects every control — a check that
+cannot fail proves nothing.
 
 Register with :func:`claim`; run with :func:`run_claims`, which never lets one
 claim's exception stop the others (an exception is a failure with its message).
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Check", "Outcome", "Claim", "ClaimRecord", "claim", "registered", "run_claims"]
+__all__ = ["Check", "Control", "Outcome", "Claim", "ClaimRecord", "claim", "registered", "run_claims"]
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,23 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A negative control: a deliberately wrong variant and the check's verdict on it."""
+
+    description: str
+    check: Check
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What a claim function returns."""
+    """What a claim function returns: the check, and at least one negative control."""
 
     check: Check
-    control: Check
-    control_description: str
+    controls: tuple[Control, ...]
+
+    def __post_init__(self) -> None:
+        if not self.controls:
+            raise ValueError("an Outcome needs at least one negative control")
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class ClaimRecord:
     source: str
     status: str  # "pass" | "fail"
     evidence: dict[str, Any]
-    negative_control: dict[str, Any]
+    negative_controls: list[dict[str, Any]]
     seconds: float
     error: str | None = None
 
@@ -98,21 +110,19 @@ def _run_one(c: Claim) -> ClaimRecord:
         out = c.func()
     except Exception as exc:  # a failing claim must not hide the others
         return ClaimRecord(
-            c.id, c.title, c.statement, c.method, c.source, "fail", {}, {},
+            c.id, c.title, c.statement, c.method, c.source, "fail", {}, [],
             time.perf_counter() - start,
             f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
         )
     seconds = time.perf_counter() - start
-    rejected = not out.control.passed
-    status = "pass" if out.check.passed and rejected else "fail"
-    control = {
-        "description": out.control_description,
-        "rejected": rejected,
-        "evidence": out.control.evidence,
-    }
+    controls = [
+        {"description": ctl.description, "rejected": not ctl.check.passed, "evidence": ctl.check.evidence}
+        for ctl in out.controls
+    ]
+    status = "pass" if out.check.passed and all(ctl["rejected"] for ctl in controls) else "fail"
     return ClaimRecord(
         c.id, c.title, c.statement, c.method, c.source, status,
-        {"held": out.check.passed, **out.check.evidence}, control, seconds,
+        {"held": out.check.passed, **out.check.evidence}, controls, seconds,
     )
 
 
@@ -128,7 +138,7 @@ def run_claims(
         If ``only`` names a claim that is not registered.
     """
     claims = registered()
-    ids = list(claims) if only is None else list(only)
+    ids = list(claims) if only is None else list(dict.fromkeys(only))  # each claim once, in order
     unknown = [i for i in ids if i not in claims]
     if unknown:
         raise ValueError(f"only names unknown claim {unknown[0]!r}; known: {', '.join(claims)}")

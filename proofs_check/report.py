@@ -96,14 +96,14 @@ def render_markdown(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str
         "A claim passes only when its check holds **and** the same check rejects a deliberately",
         "wrong variant (the negative control).",
         "",
-        "| claim | title | method | status | control rejected | time (s) |",
+        "| claim | title | method | status | controls rejected | time (s) |",
         "|---|---|---|---|---|---|",
     ]
     for r in records:
-        rejected = r.negative_control.get("rejected")
+        n_rej = sum(bool(c["rejected"]) for c in r.negative_controls)
         lines.append(
             f"| [{r.id}](#{r.id.lower()}) | {r.title} | {r.method} | **{r.status.upper()}** | "
-            f"{'yes' if rejected else 'no' if rejected is not None else '—'} | {r.seconds:.2f} |"
+            f"{n_rej}/{len(r.negative_controls)} | {r.seconds:.2f} |"
         )
     lines.append("")
     for r in records:
@@ -120,14 +120,9 @@ def render_markdown(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str
             "",
             *_evidence_table(r.evidence),
         ]
-        if r.negative_control:
-            nc = r.negative_control
-            lines += [
-                f"*Negative control.* {nc['description']} — "
-                f"{'rejected by the check, as it must be' if nc['rejected'] else 'NOT rejected: the check cannot tell'}.",
-                "",
-                *_evidence_table(nc["evidence"]),
-            ]
+        for k, nc in enumerate(r.negative_controls, 1):
+            verdict = "rejected by the check, as it must be" if nc["rejected"] else "NOT rejected: the check cannot tell"
+            lines += [f"*Negative control {k}.* {nc['description']} — {verdict}.", "", *_evidence_table(nc["evidence"])]
         if r.error:
             lines += ["*Error.*", "", "```", r.error.rstrip(), "```", ""]
     return "\n".join(lines).rstrip() + "\n"

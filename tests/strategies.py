@@ -25,9 +25,16 @@ def geometric_laws() -> st.SearchStrategy[GeometricLength]:
     )
 
 
+def truncated_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[LengthLaw]:
+    """PCFG laws conditioned on ``n ≤ n_max`` (explicitly renormalised), ``n_max`` in ``[min_n, max_n]``."""
+    return st.tuples(geometric_laws(), st.integers(min_n, max_n)).map(lambda g: g[0].truncate(g[1]).renormalised())
+
+
 def length_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[LengthLaw]:
-    """Uniform laws with ``n_max`` in ``[min_n, max_n]`` or PCFG laws."""
-    return st.one_of(uniform_laws(min_n=min_n, max_n=max_n), geometric_laws())
+    """Proper laws: uniform (``n_max`` in ``[min_n, max_n]``), PCFG, or truncated-and-renormalised PCFG."""
+    return st.one_of(
+        uniform_laws(min_n=min_n, max_n=max_n), geometric_laws(), truncated_laws(min_n=min_n, max_n=max_n)
+    )
 
 
 @st.composite

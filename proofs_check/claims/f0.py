@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs_check.registry import Check, Outcome, claim
+from proofs_check.registry import Check, Control, Outcome, claim
 from proofs_check.symbols import r, t
 
 
@@ -63,6 +63,7 @@ def _check_f0(conditional_x1_is_1: sp.Expr) -> Check:
 def check_f0() -> Outcome:
     return Outcome(
         check=_check_f0(r),
-        control=_check_f0((1 + r) / 2),  # changes the in-support conditional Q(X2=0|X1=1)
-        control_description="Q(X2=0|X1=1) changed from r to (1+r)/2 (an in-support conditional)",
+        controls=(
+            Control("Q(X2=0|X1=1) changed from r to (1+r)/2 (an in-support conditional)", _check_f0((1 + r) / 2)),
+        ),
     )

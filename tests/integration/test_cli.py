@@ -73,6 +73,21 @@ def test_check_writes_reports_and_lists(capsys, tmp_path):
     assert code == 0 and "F1" in out
 
 
+def test_check_list_json_and_unwritable_out(capsys, tmp_path):
+    code, out, _ = run(capsys, "check", "--list", "--json")
+    assert code == 0 and {"F0", "F1"} <= {c["id"] for c in json.loads(out)}
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, out, err = run(capsys, "check", "--out", str(blocker / "sub"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_huge_truncation_reports_float_mass(capsys):
+    code, out, _ = run(capsys, "anbn", "--law", "pcfg", "--rho", "0.9", "--max-len", "1000000", "--json")
+    t = json.loads(out)["truncation"]
+    assert code == 0 and t["truncated_mass_exact"] is None and t["truncated_mass"] == 0.0
+
+
 @pytest.mark.slow
 def test_console_script_runs_without_traceback(tmp_path):
     script = Path(sys.executable).parent / "nonident"  # the installed console script of this venv

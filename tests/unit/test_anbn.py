@@ -84,8 +84,9 @@ def test_truncated_law_must_be_renormalised_explicitly():
     with pytest.raises(ValueError, match="renormalised"):
         AnbnDistribution(law)
     p = AnbnDistribution(law.renormalised())
-    assert p.facts().truncated_mass == 0.0  # the conditioned law is proper …
+    assert p.law.is_proper  # the conditioned law is proper …
     assert law.dropped_mass_exact == Fraction(1, 16)  # … and the dropped mass stays reported
+    assert p.facts().law["dropped_mass"] == 1 / 16
 
 
 def test_bad_law_argument():
@@ -97,3 +98,25 @@ def test_support_rows_are_distributions():
     p = AnbnDistribution(UniformLength(5))
     batch, _ = p.support_prefixes(14)
     assert_defined_rows_are_distributions(p.next_token_probs(batch))
+
+
+@pytest.mark.parametrize("law", [UniformLength(6), GeometricLength("2/7"), GeometricLength("1/2").truncate(5).renormalised()], ids=repr)
+def test_float_kernel_against_exact_rationals_on_every_short_prefix(law):
+    """Every token sequence of length ≤ 6 over all 5 tokens: kernel floats vs closed-form rationals."""
+    import itertools
+
+    p = AnbnDistribution(law)
+    seqs = [list(s) for L in range(7) for s in itertools.product(range(5), repeat=L)]
+    batch = TokenBatch.from_sequences(seqs)
+    logp = p.log_prob_prefix(batch)
+    out = p.next_token_probs(batch)
+    for i, s in enumerate(seqs):
+        exact = p.prefix_prob_exact(s)
+        assert (logp[i] == -np.inf) == (exact == 0)
+        if exact:
+            assert math.exp(logp[i]) == pytest.approx(float(exact), rel=1e-13)
+            rows = p.next_token_probs_exact(s)
+            np.testing.assert_allclose(out.probs[i], [float(r) for r in rows], rtol=1e-13, atol=0)
+            assert sum(rows) == 1
+        else:
+            assert p.next_token_probs_exact(s) is None and not out.defined[i]

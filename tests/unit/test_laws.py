@@ -70,3 +70,39 @@ def test_bad_n_max_names_parameter(n):
         UniformLength(n)
     with pytest.raises(ValueError, match="n_max"):
         GeometricLength("1/2").truncate(n)
+
+
+@pytest.mark.parametrize("rho", ["0.99999999999999999", "1e-400"])
+def test_rho_that_rounds_to_0_or_1_is_rejected(rho):
+    with pytest.raises(ValueError, match="rho"):
+        GeometricLength(rho)
+
+
+def test_geometric_support_cannot_be_set_by_hand():
+    with pytest.raises(TypeError):
+        GeometricLength("1/2", 3)  # type: ignore[call-arg]
+
+
+def test_truncation_near_rho_one_keeps_precision():
+    """log S(n) − log S(M+1) near 0 needs log(−expm1(·)), not log1p(−exp(·))."""
+    from exact import AnbnDistribution, TokenBatch
+
+    rho, M, k = Fraction(999_999_999, 10**9), 10**6, 10
+    law = GeometricLength(rho).truncate(M).renormalised()
+    rows = AnbnDistribution(law).next_token_probs(TokenBatch.from_strings(["a" * k])).require_defined()
+    # p(b | SOS aᵏ) = (1 − ρ) / (1 − ρ^(M − k + 1))
+    want = (1 - float(rho)) / -math.expm1((M - k + 1) * math.log1p(-(1 - float(rho))))
+    assert rows[0, 1] == pytest.approx(want, rel=1e-9)
+
+
+def test_sizes_beyond_the_tables_are_refused_with_the_parameter_named():
+    from exact import AnbnDistribution
+
+    with pytest.raises(ValueError, match="n_max=100000000000"):
+        AnbnDistribution(UniformLength(10**11)).facts()
+    with pytest.raises(ValueError, match="n_max"):
+        GeometricLength("1/2").truncate(10**8)
+    with pytest.raises(ValueError, match="n=1000000"):
+        GeometricLength("1/2").sf_exact(10**6)
+    with pytest.raises(ValueError, match="base"):
+        GeometricLength("1/2").truncate(4).truncate(2)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from proofs_check.registry import Check, Claim, ClaimRecord, Outcome, _run_one, registered, run_claims
+from proofs_check.registry import Check, Claim, ClaimRecord, Control, Outcome, _run_one, registered, run_claims
 from proofs_check.report import render_json, render_markdown, write_reports
 
 
@@ -21,20 +21,29 @@ def test_every_claim_passes_and_rejects_its_control(records):
     for rec in records:
         assert rec.status == "pass", (rec.id, rec.error, rec.evidence)
         assert rec.evidence["held"] is True
-        assert rec.negative_control["rejected"] is True, rec.id
+        assert rec.negative_controls and all(c["rejected"] is True for c in rec.negative_controls), rec.id
 
 
 def _claim(func):
     return Claim("X", "t", "s", "m", "src", func)
 
 
-def test_a_check_that_accepts_its_control_fails():
-    rec = _run_one(_claim(lambda: Outcome(Check(True), Check(True), "same as the check")))
-    assert rec.status == "fail" and rec.negative_control["rejected"] is False
+def test_a_check_that_accepts_any_control_fails():
+    rec = _run_one(_claim(lambda: Outcome(Check(True), (Control("wrong", Check(False)), Control("same", Check(True))))))
+    assert rec.status == "fail" and [c["rejected"] for c in rec.negative_controls] == [True, False]
 
 
 def test_a_failing_check_fails():
-    assert _run_one(_claim(lambda: Outcome(Check(False), Check(False), "c"))).status == "fail"
+    assert _run_one(_claim(lambda: Outcome(Check(False), (Control("c", Check(False)),)))).status == "fail"
+
+
+def test_an_outcome_needs_a_control():
+    with pytest.raises(ValueError, match="negative control"):
+        Outcome(Check(True), ())
+
+
+def test_only_runs_each_claim_once():
+    assert [r.id for r in run_claims(["F0", "F0"])] == ["F0"]
 
 
 def test_an_exception_is_a_failure_with_its_message():
@@ -51,8 +60,8 @@ def test_unknown_claim_id_is_rejected():
 
 
 def _fixed_records():
-    ok = ClaimRecord("A1", "first", "stmt", "meth", "src", "pass", {"held": True, "x": 0.5}, {"description": "c", "rejected": True, "evidence": {"x": 1.0}}, 0.01)
-    bad = ClaimRecord("B2", "second", "stmt", "meth", "src", "fail", {"held": False}, {"description": "c", "rejected": False, "evidence": {}}, 0.02, "ValueError: no")
+    ok = ClaimRecord("A1", "first", "stmt", "meth", "src", "pass", {"held": True, "x": 0.5}, [{"description": "c", "rejected": True, "evidence": {"x": 1.0}}], 0.01)
+    bad = ClaimRecord("B2", "second", "stmt", "meth", "src", "fail", {"held": False}, [{"description": "c", "rejected": False, "evidence": {}}], 0.02, "ValueError: no")
     return [ok, bad]
 
 
@@ -74,7 +83,7 @@ def test_json_structure_and_no_nan():
     assert doc["summary"] == {"claims": 2, "passed": 1, "failed": 1}
     assert doc["meta"]["commit"] == "abc123"
     assert [c["id"] for c in doc["claims"]] == ["A1", "B2"]
-    nan = ClaimRecord("N", "t", "s", "m", "src", "pass", {"v": float("nan")}, {}, 0.0)
+    nan = ClaimRecord("N", "t", "s", "m", "src", "pass", {"v": float("nan")}, [], 0.0)
     with pytest.raises(ValueError, match="NaN"):
         render_json([nan], META)
 

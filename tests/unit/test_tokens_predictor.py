@@ -37,6 +37,13 @@ def test_token_batch_rejects_unknown_token_id():
         TokenBatch(np.zeros((2, 3), dtype=np.int64), np.array([1, 4]))
 
 
+def test_token_batch_rejects_float_tokens():
+    with pytest.raises(ValueError, match="integer"):
+        TokenBatch.from_sequences([[SOS, 2.7]])
+    with pytest.raises(ValueError, match="integer"):
+        TokenBatch(np.zeros((1, 2)), np.array([2]))
+
+
 def test_token_batch_extend_and_rows():
     b = TokenBatch.from_strings(["a", "abb"]).extend(np.array([EOS, EOS]))
     assert b.row(0).tolist() == [SOS, 0, EOS]
