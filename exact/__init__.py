@@ -21,10 +21,20 @@ from exact.enumeration import (
 from exact.extrapolation import ExtrapolationResult, rule_extrapolation_probability
 from exact.kl import KLResult, kl_brute_force, kl_chain_rule
 from exact.laws import GeometricLength, LengthLaw, TruncatedLength, UniformLength
-from exact.predictor import NextTokenProbs, Predictor, UndefinedConditionalError, sequence_log_prob
+from exact.predictor import (
+    NextTokenProbs,
+    Predictor,
+    UndefinedConditionalError,
+    sequence_log_prob,
+)
 from exact.rules import RuleChecks, check_rules, is_sentence
-from exact.tokens import A, B, EOS, PAD, SOS, VOCAB_SIZE, TokenBatch, decode, encode
-from exact.witnesses import CompletionMixture, OODPolicyModel, OverrideModel, f1_witnesses
+from exact.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch, decode, encode
+from exact.witnesses import (
+    CompletionMixture,
+    OODPolicyModel,
+    OverrideModel,
+    f1_witnesses,
+)
 
 __all__ = [
     # tokens

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from exact import _anbn_kernels as _k
 from exact.laws import MAX_TABLE_N, LengthLaw, UniformLength
 from exact.predictor import NextTokenProbs
-from exact.tokens import A, B, EOS, PAD, SOS, VOCAB_SIZE, TokenBatch
+from exact.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch
 
 __all__ = ["AnbnDistribution", "AnbnFacts"]
 

@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from exact._validate import check_int
 from exact.predictor import ROW_SUM_TOL, Predictor
 from exact.rules import check_rules
-from exact.tokens import A, B, EOS, TokenBatch
+from exact.tokens import EOS, A, B, TokenBatch
 
 __all__ = ["ExtrapolationResult", "rule_extrapolation_probability"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.tokens import A, B, EOS, PAD, SOS, TokenBatch
+from exact.tokens import EOS, PAD, SOS, A, B, TokenBatch
 
 __all__ = ["RuleChecks", "check_rules", "is_sentence"]
 

@@ -79,6 +79,9 @@ class TabularAR:
             raise ValueError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0, got {alpha!r}")
+        vocab_size, depth = check_int(vocab_size, "vocab_size", minimum=2), check_int(depth, "depth")
+        if vocab_size**depth > MAX_SEQUENCES:  # refuse before drawing the rows
+            raise ValueError(f"vocab_size**depth = {vocab_size**depth} sequences exceeds {MAX_SEQUENCES}")
         shell = [p for L in range(depth) for p in itertools.product(range(vocab_size), repeat=L)]
         return cls(vocab_size, depth, {p: rng.dirichlet(np.full(vocab_size, alpha)) for p in shell})
 

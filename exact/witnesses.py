@@ -33,7 +33,7 @@ from exact._validate import check_int
 from exact.anbn import AnbnDistribution
 from exact.predictor import NextTokenProbs, Predictor, sequence_log_prob
 from exact.rules import check_rules
-from exact.tokens import A, B, EOS, PAD, VOCAB_SIZE, TokenBatch
+from exact.tokens import EOS, PAD, VOCAB_SIZE, A, B, TokenBatch
 
 __all__ = ["CompletionMixture", "OODPolicyModel", "OverrideModel", "POLICIES", "f1_witnesses"]
 

@@ -17,7 +17,7 @@ from proofs_check.report import render_json, write_reports
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "check",
-        help="run every registered claim and write reports/proof-check.{md,json}",
+        help="run every registered claim and write reports/proof-check.{md,json,html}",
         description="Check the paper's claims; exit status 1 if any claim fails.",
     )
     p.add_argument("--out", default="reports", help="directory for the reports (default: reports)")

@@ -1,11 +1,14 @@
-"""Render claim records into ``proof-check.md`` and ``proof-check.json``.
+"""Render claim records into ``proof-check.md``, ``proof-check.json`` and ``proof-check.html``.
 
 The renderers are pure (records + metadata → string); :func:`write_reports`
-writes both files atomically. Reports are generated, never edited by hand.
+writes the three files atomically. The HTML page is standalone: inline CSS, no
+scripts, no external resources, so it opens offline (LaTeX is shown as source).
+Reports are generated, never edited by hand.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from collections.abc import Sequence
@@ -15,7 +18,7 @@ from typing import Any
 from exact.provenance import atomic_write_text
 from proofs_check.registry import ClaimRecord
 
-__all__ = ["render_json", "render_markdown", "write_reports"]
+__all__ = ["render_html", "render_json", "render_markdown", "write_reports"]
 
 REPORT_STEM = "proof-check"
 
@@ -57,17 +60,29 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _evidence_table(evidence: dict[str, Any]) -> list[str]:
-    if not evidence:
-        return ["_(none)_", ""]
-    lines = ["| quantity | value |", "|---|---|"]
+def _rows(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Evidence as (quantity, value) rows; one level of nesting becomes "key → subkey" rows."""
     flat: list[tuple[str, Any]] = []
-    for key, value in evidence.items():  # one level of nesting becomes "key → subkey" rows
+    for key, value in evidence.items():
         if isinstance(value, dict) and value and not any(isinstance(v, dict) for v in value.values()):
             flat += [(f"{key} → {sub}", v) for sub, v in value.items()]
         else:
             flat.append((key, value))
-    for key, value in flat:
+    return flat
+
+
+def _summary(records: Sequence[ClaimRecord]) -> tuple[int, list[tuple[ClaimRecord, str]]]:
+    """Number passed, and each record with its "rejected/total" controls cell."""
+    passed = sum(r.status == "pass" for r in records)
+    cells = [(r, f"{sum(bool(c['rejected']) for c in r.negative_controls)}/{len(r.negative_controls)}") for r in records]
+    return passed, cells
+
+
+def _evidence_table(evidence: dict[str, Any]) -> list[str]:
+    if not evidence:
+        return ["_(none)_", ""]
+    lines = ["| quantity | value |", "|---|---|"]
+    for key, value in _rows(evidence):
         cell = _fmt(value).replace("|", r"\|")
         name = key.replace("|", r"\|")
         lines.append(f"| {name} | {cell} |")
@@ -76,7 +91,7 @@ def _evidence_table(evidence: dict[str, Any]) -> list[str]:
 
 def render_markdown(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
     """A GitHub-renderable report: header, summary table, then one section per claim."""
-    passed = sum(r.status == "pass" for r in records)
+    passed, cells = _summary(records)
     versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items() if v)
     commit = meta.get("commit") or "unknown"
     if meta.get("dirty"):
@@ -99,11 +114,10 @@ def render_markdown(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str
         "| claim | title | method | status | controls rejected | time (s) |",
         "|---|---|---|---|---|---|",
     ]
-    for r in records:
-        n_rej = sum(bool(c["rejected"]) for c in r.negative_controls)
+    for r, controls in cells:
         lines.append(
             f"| [{r.id}](#{r.id.lower()}) | {r.title} | {r.method} | **{r.status.upper()}** | "
-            f"{n_rej}/{len(r.negative_controls)} | {r.seconds:.2f} |"
+            f"{controls} | {r.seconds:.2f} |"
         )
     lines.append("")
     for r in records:
@@ -128,12 +142,69 @@ def render_markdown(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str
     return "\n".join(lines).rstrip() + "\n"
 
 
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
+table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top;text-align:left}
+th{background:#f3f3f3}.pass{color:#0a6b2d;font-weight:bold}.fail{color:#b00020;font-weight:bold}
+code,.math{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;overflow-wrap:anywhere}
+section{border-top:1px solid #ddd;margin-top:1.5rem}
+"""
+
+
+def _h(value: Any) -> str:
+    return html.escape(value if isinstance(value, str) else _fmt(value))
+
+
+def _html_table(evidence: dict[str, Any]) -> str:
+    if not evidence:
+        return "<p><em>(none)</em></p>"
+    rows = "".join(f"<tr><td>{_h(k)}</td><td class=math>{_h(v)}</td></tr>" for k, v in _rows(evidence))
+    return f"<table><tr><th>quantity</th><th>value</th></tr>{rows}</table>"
+
+
+def render_html(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
+    """A standalone HTML page (no scripts, no external resources) with the same content."""
+    passed, cells = _summary(records)
+    versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items() if v)
+    summary = "".join(
+        f"<tr><td><a href='#{_h(r.id)}'>{_h(r.id)}</a></td><td>{_h(r.title)}</td><td>{_h(r.method)}</td>"
+        f"<td class={r.status}>{r.status.upper()}</td><td>{controls}</td><td>{r.seconds:.2f}</td></tr>"
+        for r, controls in cells
+    )
+    sections = []
+    for r in records:
+        parts = [
+            f"<section id='{_h(r.id)}'><h2>{_h(r.id)} — {_h(r.title)} <span class={r.status}>{r.status.upper()}</span></h2>",
+            f"<p><strong>Statement.</strong> <span class=math>{_h(r.statement)}</span></p>",
+            f"<p><strong>Method.</strong> {_h(r.method)}</p><p><strong>Source.</strong> {_h(r.source)} · {r.seconds:.2f} s</p>",
+            f"<h3>Evidence</h3>{_html_table(r.evidence)}",
+        ]
+        for k, nc in enumerate(r.negative_controls, 1):
+            verdict = "rejected, as it must be" if nc["rejected"] else "NOT rejected: the check cannot tell"
+            parts.append(f"<h3>Negative control {k}: {_h(nc['description'])} — {verdict}</h3>{_html_table(nc['evidence'])}")
+        if r.error:
+            parts.append(f"<h3>Error</h3><pre>{_h(r.error)}</pre>")
+        sections.append("".join(parts) + "</section>")
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>nonident proof-check report</title>"
+        f"<style>{_CSS}</style></head><body><h1>nonident proof-check report</h1>"
+        "<p>Generated by <code>nonident check</code>; do not edit by hand.</p><ul>"
+        f"<li><strong>Result:</strong> {passed} of {len(records)} claims pass</li>"
+        f"<li><strong>Commit:</strong> <code>{_h(meta.get('commit') or 'unknown')}</code>{' (with uncommitted changes)' if meta.get('dirty') else ''}</li>"
+        f"<li><strong>Date (UTC):</strong> {_h(meta.get('date', 'unknown'))}</li>"
+        f"<li><strong>Libraries:</strong> {_h(versions)}</li><li><strong>Platform:</strong> {_h(meta.get('platform', 'unknown'))}</li></ul>"
+        "<p>A claim passes only when its check holds <strong>and</strong> the same check rejects every deliberately wrong variant (negative control).</p>"
+        "<table><tr><th>claim</th><th>title</th><th>method</th><th>status</th><th>controls rejected</th><th>time (s)</th></tr>"
+        f"{summary}</table>{''.join(sections)}</body></html>\n"
+    )
+
+
 def write_reports(records: Sequence[ClaimRecord], meta: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write ``proof-check.md`` and ``proof-check.json`` into ``out_dir`` atomically."""
+    """Write ``proof-check.{json,md,html}`` into ``out_dir``, each atomically."""
     out = Path(out_dir)
-    js = render_json(records, meta)  # render both before writing either
-    md = render_markdown(records, meta)
-    return [
-        atomic_write_text(out / f"{REPORT_STEM}.json", js),
-        atomic_write_text(out / f"{REPORT_STEM}.md", md),
-    ]
+    texts = {  # render all before writing any
+        "json": render_json(records, meta),
+        "md": render_markdown(records, meta),
+        "html": render_html(records, meta),
+    }
+    return [atomic_write_text(out / f"{REPORT_STEM}.{ext}", text) for ext, text in texts.items()]

@@ -7,7 +7,7 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 from exact import GeometricLength, LengthLaw, UniformLength
-from exact.tokens import A, B, EOS, PAD, SOS
+from exact.tokens import EOS, PAD, SOS, A, B
 
 
 def uniform_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[UniformLength]:

@@ -20,10 +20,10 @@ from collections.abc import Callable
 import numpy as np
 
 from exact import (
-    A,
     EOS,
     PAD,
     SOS,
+    A,
     AnbnDistribution,
     GeometricLength,
     OverrideModel,

@@ -53,9 +53,9 @@ def _check_f0(conditional_x1_is_1: sp.Expr) -> Check:
     id="F0",
     title="AR models to joints is many-to-one",
     statement=(
-        "With P(X1=0)=0, every AR model Q with Q(X1=1)=1 and Q(X2|X1=1)=P(X2|X1=1) has joint P "
-        "and KL(P||Q)=0 for every value t of the OOD conditional Q(X2=1|X1=0); Q_1 (t=0) and "
-        "Q_2 (t=1) differ there."
+        r"With $P(X_1=0)=0$, every AR model $Q$ with $Q(X_1=1)=1$ and $Q(X_2|X_1=1)=P(X_2|X_1=1)$ has "
+        r"joint $P$ and $\mathrm{KL}(P\|Q)=0$ for every value $t$ of the OOD conditional "
+        r"$Q(X_2=1|X_1=0)$; $Q_1$ ($t=0$) and $Q_2$ ($t=1$) differ there."
     ),
     method="sympy: joint residuals reduced to 0 by cancel/expand, KL by expand_log and cancel, t symbolic",
     source="PAPER.md §4.1 (Huszár 2023)",

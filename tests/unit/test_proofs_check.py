@@ -4,8 +4,17 @@ import json
 
 import pytest
 
-from proofs_check.registry import Check, Claim, ClaimRecord, Control, Outcome, _run_one, registered, run_claims
-from proofs_check.report import render_json, render_markdown, write_reports
+from proofs_check.registry import (
+    Check,
+    Claim,
+    ClaimRecord,
+    Control,
+    Outcome,
+    _run_one,
+    registered,
+    run_claims,
+)
+from proofs_check.report import render_html, render_json, render_markdown, write_reports
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +23,11 @@ def records():
 
 
 def test_expected_claims_are_registered():
-    assert {"F0", "F1", "anbn-padding-floor", "anbn-prompt-counts"} <= set(registered())
+    assert {
+        "F0", "F1", "anbn-padding-floor", "anbn-prompt-counts", "KL-chain-rule", "L1", "L1-swap",
+        "L1-inequalities", "F2-bound", "anbn-pcfg-closed-forms", "anbn-uniform-closed-forms",
+        "F3-relu-rescaling", "F3-gradients-sgd", "F3-layernorm",
+    } <= set(registered())
 
 
 def test_every_claim_passes_and_rejects_its_control(records):
@@ -88,7 +101,15 @@ def test_json_structure_and_no_nan():
         render_json([nan], META)
 
 
+def test_html_is_standalone_and_complete():
+    page = render_html(_fixed_records(), META)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "http" not in page and "<script" not in page and "<link" not in page  # works offline
+    assert page.count("<section") == 2 and "1 of 2 claims pass" in page
+    assert "NOT rejected" in page and "ValueError: no" in page and "abc123" in page
+
+
 def test_write_reports_is_atomic(tmp_path):
     paths = write_reports(_fixed_records(), META, tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["proof-check.json", "proof-check.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["proof-check.html", "proof-check.json", "proof-check.md"]
     assert all(p.stat().st_size > 0 for p in paths)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from exact import (
-    A,
-    B,
     EOS,
     SOS,
+    A,
     AnbnDistribution,
+    B,
     CompletionMixture,
     NextTokenProbs,
     OODPolicyModel,

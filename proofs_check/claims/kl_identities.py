@@ -1,0 +1,340 @@
+"""The KL identities and inequalities behind every non-identifiability claim (PAPER.md §2, §4.3, §4.4).
+
+* ``KL-chain-rule`` — ``KL(p‖q) = Σ_t E_{x<t∼p} KL(p(·|x<t) ‖ q(·|x<t))`` for AR models.
+* ``L1`` — changing ``q`` only on a prefix-free set ``S`` costs ``Σ_{s∈S} p(s) KL(p(·|s)‖q(·|s))``.
+* ``L1-swap`` — swapping the top two probabilities costs ``(p1 − p2) ln(p1/p2)``, symmetric in p, q.
+* ``L1-inequalities`` — (i) ``(p1−p2) ln(p1/p2) ≤ ln(p1/p2) ≤ ln(1/p2) ≤ ln(1/c_min)``,
+  (ii) ``(p1−p2) ln(p1/p2) ≤ (p1−p2)²/p2``.
+* ``F2-bound`` — ``KL(p‖q_n) ≤ P_p(S_n) ln(1/c_min)`` and ``ρⁿ ln(1/c_min) → 0``.
+
+Symbolic models are binary AR models of depth 3 with every conditional a
+positive symbol (:func:`proofs_check.symbols.binary_ar`); numeric witnesses come
+from :mod:`exact.tabular` on the instance of PAPER.md Appendix A.1 (V = 3, T = 4,
+Dirichlet(1,1,1) conditionals from ``numpy.random.default_rng(0)``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+import sympy as sp
+
+from exact.tabular import TabularAR, kl_joint, kl_lemma_l1
+from proofs_check.registry import Check, Control, Outcome, claim
+from proofs_check.symbolic import identity, monotone_from_zero, nonnegative, tex
+from proofs_check.symbols import (
+    C,
+    binary_ar,
+    c,
+    c_min,
+    d,
+    e,
+    f,
+    masses,
+    p1,
+    p2,
+    p3,
+    shots,
+    slacks,
+    v,
+    w,
+)
+
+Prefix = tuple[int, ...]
+DEPTH = 3
+#: PAPER.md Appendix A.1, items 1, 5, 6 (stated to 14 digits).
+A1_SWAP_KL = 0.37052133818341
+A1_P_S = 0.3954620
+A1_GENERAL_KL = 0.32316643309327
+
+
+def _cond(table: dict[Prefix, sp.Symbol], prefix: Prefix, y: int) -> sp.Expr:
+    return table[prefix] if y == 1 else 1 - table[prefix]
+
+
+def _joint(table: dict[Prefix, sp.Symbol], x: Prefix) -> sp.Expr:
+    return sp.Mul(*[_cond(table, x[:t], x[t]) for t in range(len(x))])
+
+
+def _row_kl(p: dict[Prefix, sp.Symbol], q: dict[Prefix, sp.Symbol], s: Prefix) -> sp.Expr:
+    return sp.Add(*[_cond(p, s, y) * sp.log(_cond(p, s, y) / _cond(q, s, y)) for y in (0, 1)])
+
+
+def _kl_joint(p: dict[Prefix, sp.Symbol], q: dict[Prefix, sp.Symbol]) -> sp.Expr:
+    return sp.Add(*[_joint(p, x) * sp.log(_joint(p, x) / _joint(q, x)) for x in itertools.product((0, 1), repeat=DEPTH)])
+
+
+def _point(*tables: dict[Prefix, sp.Symbol]) -> dict[sp.Symbol, sp.Rational]:
+    """A rational point in (0, 1) for every symbol, to evaluate residuals."""
+    symbols = [s for tbl in tables for s in tbl.values()]
+    return {s: sp.Rational(i + 2, 2 * len(symbols) + 5) for i, s in enumerate(symbols)}
+
+
+def _a1_model() -> tuple[TabularAR, list[Prefix], np.random.Generator]:
+    rng = np.random.default_rng(0)
+    p = TabularAR.from_dirichlet(3, 4, rng)
+    S = [s for s in p.prefixes(2) if s[0] == 0]
+    return p, S, rng
+
+
+# ---------------------------------------------------------------------------- chain rule
+
+def _chain_rule(weight: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:  # type: ignore[type-arg]
+    p, q = binary_ar("p", DEPTH), binary_ar("q", DEPTH)
+    rhs = sp.Add(*[weight(p, q, s) * _row_kl(p, q, s) for s in p])
+    return identity(_kl_joint(p, q), rhs, point=_point(p, q), model="binary alphabet, 3 steps, 14 symbolic conditionals")
+
+
+@claim(
+    id="KL-chain-rule",
+    title="Chain rule of KL for autoregressive models",
+    statement=r"$\mathrm{KL}(p\|q) = \sum_{t=1}^{T} \mathbb{E}_{x_{<t}\sim p}\,\mathrm{KL}(p(\cdot|x_{<t})\,\|\,q(\cdot|x_{<t}))$ for any two AR models on a finite alphabet.",
+    method="sympy: joint KL minus the chain-rule sum reduced to 0 by expand_log, expand and cancel (binary alphabet, T = 3, all conditionals symbolic)",
+    source="PAPER.md §2",
+)
+def check_chain_rule() -> Outcome:
+    return Outcome(
+        check=_chain_rule(lambda p, q, s: _joint(p, s)),
+        controls=(
+            Control("prefix weights q(x<t) instead of p(x<t)", _chain_rule(lambda p, q, s: _joint(q, s))),
+            Control("the first step's term left out", _chain_rule(lambda p, q, s: _joint(p, s) if s else 0)),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------- Lemma L1
+
+S_L1: list[Prefix] = [(0,), (1, 0)]  # prefix-free, at two depths
+
+
+def _lemma_l1(term: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:  # type: ignore[type-arg]
+    p = binary_ar("p", DEPTH)
+    new = binary_ar("q", DEPTH)
+    q = {s: (new[s] if s in S_L1 else p[s]) for s in p}  # q = p except at S
+    lhs = _kl_joint(p, q)
+    rhs = sp.Add(*[term(p, q, s) for s in S_L1])
+    return identity(lhs, rhs, point=_point(p, new), S=str(S_L1))
+
+
+def _a1_general() -> dict[str, object]:
+    p, S, rng = _a1_model()
+    q = p.with_rows({s: rng.dirichlet(np.ones(3)) for s in S})  # continue the same generator
+    brute, formula = kl_joint(p, q), kl_lemma_l1(p, q, S)
+    return {
+        "A.1 item 6: brute force": brute,
+        "A.1 item 6: L1 formula": formula,
+        "A.1 item 6: paper": A1_GENERAL_KL,
+        "numeric witness agrees (rel 1e-12)": math.isclose(brute, formula, rel_tol=1e-12)
+        and math.isclose(brute, A1_GENERAL_KL, rel_tol=1e-12),
+    }
+
+
+@claim(
+    id="L1",
+    title="Lemma L1: the cost of changing a model on a prefix-free set",
+    statement=r"If $q = p$ except at the next-token conditionals of a prefix-free set $S$, then $\mathrm{KL}(p\|q) = \sum_{s\in S} p(s)\,\mathrm{KL}(p(\cdot|s)\|q(\cdot|s))$.",
+    method=(
+        "sympy: identity for S = {0, 10} in a depth-3 binary AR model, reduced to 0; numeric witness: "
+        "brute force over all 3^4 sequences = formula on PAPER.md A.1 (conditionals on S redrawn)"
+    ),
+    source="PAPER.md §4.3, Appendix A.1 item 6",
+)
+def check_lemma_l1() -> Outcome:
+    sym = _lemma_l1(lambda p, q, s: _joint(p, s) * _row_kl(p, q, s))
+    witness = _a1_general()
+    check = Check(sym.passed and bool(witness["numeric witness agrees (rel 1e-12)"]), {**sym.evidence, **witness})
+    return Outcome(
+        check=check,
+        controls=(
+            Control("the factor p(s) left out", _lemma_l1(lambda p, q, s: _row_kl(p, q, s))),
+            Control("arguments swapped: KL(q(·|s) ‖ p(·|s))", _lemma_l1(lambda p, q, s: _joint(p, s) * _row_kl(q, p, s))),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------- swap identity
+
+def _swap_kl(first: tuple[sp.Expr, ...], second: tuple[sp.Expr, ...]) -> sp.Expr:
+    return sp.Add(*[a * sp.log(a / b) for a, b in zip(first, second)])
+
+
+def _swap_numeric() -> dict[str, object]:
+    p, S, _ = _a1_model()
+    q = p.swap_top_two(S)
+    brute, reverse, formula = kl_joint(p, q), kl_joint(q, p), kl_lemma_l1(p, q, S)
+    flips = sum(int(np.argmax(q.rows[s]) != np.argmax(p.rows[s])) for s in S)
+    mass = sum(p.prefix_prob(s) for s in S)
+    # Length convention: one more step (same draws, then extra rows equal in p and q) leaves the KL unchanged.
+    longer = TabularAR.from_dirichlet(3, 5, np.random.default_rng(0))
+    brute_t5 = kl_joint(longer, longer.swap_top_two(S))
+    ok = (
+        math.isclose(brute, formula, rel_tol=1e-12)
+        and math.isclose(brute, reverse, rel_tol=1e-12)
+        and math.isclose(brute, A1_SWAP_KL, rel_tol=1e-12)
+        and abs(mass - A1_P_S) < 1e-7
+        and flips == len(S)
+        and math.isclose(brute_t5, brute, rel_tol=1e-12)
+    )
+    return {
+        "A.1: KL(p‖q) brute force": brute,
+        "A.1: Σ p(s)(p1−p2)ln(p1/p2)": formula,
+        "A.1: KL(q‖p) brute force": reverse,
+        "A.1: paper": A1_SWAP_KL,
+        "A.1: P(S)": mass,
+        "A.1: argmax flips": f"{flips}/{len(S)}",
+        "A.1 with T = 5 instead of 4: KL(p‖q)": brute_t5,
+        "numeric witness agrees": ok,
+    }
+
+
+def _swap(identity_rhs: sp.Expr, q_row: tuple[sp.Expr, sp.Expr, sp.Expr]) -> Check:
+    p_row = (p1, p2, p3)
+    forward = identity(_swap_kl(p_row, q_row), identity_rhs, point={p1: sp.Rational(1, 2), p2: sp.Rational(1, 3), p3: sp.Rational(1, 6)})
+    reverse = identity(_swap_kl(q_row, p_row), identity_rhs, point={p1: sp.Rational(1, 2), p2: sp.Rational(1, 3), p3: sp.Rational(1, 6)})
+    return Check(
+        forward.passed and reverse.passed,
+        {"KL(p‖q)": forward.evidence, "KL(q‖p) (symmetry)": reverse.evidence},
+    )
+
+
+@claim(
+    id="L1-swap",
+    title="Swapping the top two probabilities: identity and symmetry",
+    statement=r"For $q(\cdot|s)$ equal to $p(\cdot|s)$ with $p_1$ and $p_2$ exchanged, $\mathrm{KL}(p(\cdot|s)\|q(\cdot|s)) = \mathrm{KL}(q(\cdot|s)\|p(\cdot|s)) = (p_1-p_2)\ln(p_1/p_2)$; on PAPER.md A.1, KL = 0.37052133818341 in both directions and every argmax flips.",
+    method="sympy: both directions reduced to the closed form (third entry kept symbolic); numeric witness: brute force over 3^4 sequences vs the L1 formula and the paper's value",
+    source="PAPER.md §4.3 (swap identity, (iii)), Appendix A.1 items 1 and 5",
+)
+def check_swap() -> Outcome:
+    closed = (p1 - p2) * sp.log(p1 / p2)
+    sym = _swap(closed, (p2, p1, p3))
+    witness = _swap_numeric()
+    return Outcome(
+        check=Check(sym.passed and bool(witness["numeric witness agrees"]), {**sym.evidence, **witness}),
+        controls=(
+            Control("a wrong closed form (p1 + p2) ln(p1/p2)", _swap((p1 + p2) * sp.log(p1 / p2), (p2, p1, p3))),
+            Control(
+                "not a swap: p1 ↔ p3 exchanged instead (KL is then (p1−p3)ln(p1/p3), and the claimed form fails)",
+                _swap(closed, (p3, p2, p1)),
+            ),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------- inequalities
+
+# The row (p1, p2, p3) = (c + d, c, e)/Z with Z = 2c + d + e: p1 ≥ p2 > 0 by construction.
+_Z = 2 * c + d + e
+_P1, _P2 = (c + d) / _Z, c / _Z
+_SWAP = (_P1 - _P2) * sp.log(_P1 / _P2)
+
+
+def _product_nonneg(diff: sp.Expr, factors: tuple[sp.Expr, ...], name: str) -> Check:
+    """``diff = Π factors`` (identity) and every factor ≥ 0 (assumptions) ⇒ ``diff ≥ 0``."""
+    same = identity(diff, sp.Mul(*factors))
+    signs = {tex(fac): fac.is_nonnegative for fac in factors}
+    ok = same.passed and all(s is True for s in signs.values())
+    return Check(ok, {f"{name}: difference": tex(diff), f"{name}: equals the product": same.passed, f"{name}: factor ≥ 0": signs})
+
+
+def _inequalities(sign: int) -> Check:
+    """(i) and (ii); ``sign = −1`` claims the reversed inequalities (the control)."""
+    log_ratio = sp.log(1 + d / c)  # = ln(p1/p2)
+    i_a = _product_nonneg(sign * (sp.log(_P1 / _P2) - _SWAP), (sign * (2 * c + e) / _Z, log_ratio), "(i) ln(p1/p2) − swap")
+    i_b = _product_nonneg(sign * (sp.log(1 / _P2) - sp.log(_P1 / _P2)), (sign * sp.log(1 + (c + e) / (c + d)),), "(i) ln(1/p2) − ln(p1/p2)")
+    # p2 = c_min + f with f ≥ 0
+    i_c = _product_nonneg(sign * (sp.log(1 / c_min) - sp.log(1 / (c_min + f))), (sign * sp.log(1 + f / c_min),), "(i) ln(1/c_min) − ln(1/p2)")
+    # (ii): (p1−p2)²/p2 − (p1−p2) ln(p1/p2) = (p1−p2) · g(d/c), g(w) = w − ln(1 + w)
+    g = sign * (w - sp.log(1 + w))
+    factored = identity(sign * ((_P1 - _P2) ** 2 / _P2 - _SWAP), (_P1 - _P2) * g.subs(w, d / c))
+    mono = monotone_from_zero(g, w)
+    ii_ok = factored.passed and nonnegative(_P1 - _P2) and mono.passed
+    return Check(
+        i_a.passed and i_b.passed and i_c.passed and ii_ok,
+        {
+            **i_a.evidence, **i_b.evidence, **i_c.evidence,
+            "(ii) difference = (p1−p2)·g(d/c)": factored.passed,
+            "(ii) g(w) ≥ 0 for w ≥ 0 (g(0) = 0, g' ≥ 0)": mono.evidence,
+        },
+    )
+
+
+def _inequality_witness() -> dict[str, object]:
+    """The inequalities on every swapped row of PAPER.md A.1."""
+    p, S, _ = _a1_model()
+    worst: dict[str, float] = {"(i) slack min": math.inf, "(ii) slack min": math.inf}
+    for s in S:
+        a, b = sorted(p.rows[s])[::-1][:2]
+        swap = (a - b) * math.log(a / b)
+        worst["(i) slack min"] = min(worst["(i) slack min"], math.log(a / b) - swap, math.log(1 / b) - math.log(a / b))
+        worst["(ii) slack min"] = min(worst["(ii) slack min"], (a - b) ** 2 / b - swap)
+    return {**worst, "numeric witness holds": all(x >= 0 for x in worst.values())}
+
+
+@claim(
+    id="L1-inequalities",
+    title="Inequalities (i) and (ii) of Lemma L1",
+    statement=r"For $p_1 \ge p_2 \ge c_{\min} > 0$: (i) $(p_1-p_2)\ln\frac{p_1}{p_2} \le \ln\frac{p_1}{p_2} \le \ln\frac{1}{p_2} \le \ln\frac{1}{c_{\min}}$; (ii) $(p_1-p_2)\ln\frac{p_1}{p_2} \le \frac{(p_1-p_2)^2}{p_2}$.",
+    method=(
+        "row parametrised as (c+d, c, e)/(2c+d+e) with c > 0, d, e ≥ 0; (i): each difference reduced to a product "
+        "whose factors SymPy proves ≥ 0 from the assumptions; (ii): difference = (p1−p2)·g(d/c) with "
+        "g(w) = w − ln(1+w), g(0) = 0 and g'(w) = w/(1+w) ≥ 0 (i.e. ln z ≤ z − 1)"
+    ),
+    source="PAPER.md §4.3 (i), (ii)",
+)
+def check_inequalities() -> Outcome:
+    sym = _inequalities(+1)
+    witness = _inequality_witness()
+    return Outcome(
+        check=Check(sym.passed and bool(witness["numeric witness holds"]), {**sym.evidence, **witness}),
+        controls=(Control("every inequality reversed", _inequalities(-1)),),
+    )
+
+
+# ---------------------------------------------------------------------------- the ε-bound
+
+def _bound(rho: sp.Expr) -> Check:
+    """KL ≤ P(S) C for three prompts, and ρ^n C → 0 with ρ given in terms of v > 0."""
+    kl = sp.Add(*[m * (C - s) for m, s in zip(masses, slacks)])  # k_s = C − slack_s, slack_s ≥ 0 by (i)
+    gap = sp.expand(sp.Add(*masses) * C - kl)
+    sum_ok = nonnegative(gap) and gap == sp.expand(sp.Add(*[m * s for m, s in zip(masses, slacks)]))
+    limit = sp.limit(rho**shots * C, shots, sp.oo)
+    return Check(
+        bool(sum_ok and limit == 0),
+        {
+            "P(S)·C − KL": tex(gap),
+            "P(S)·C − KL ≥ 0 proved": sum_ok,
+            "ρ": tex(rho),
+            "lim_{n→∞} ρ^n C": tex(limit),
+        },
+    )
+
+
+def _bound_witness() -> dict[str, object]:
+    p, S, _ = _a1_model()
+    q = p.swap_top_two(S)
+    kl = kl_joint(p, q)
+    c_min_value = min(sorted(p.rows[s])[-2] for s in S)
+    bound = sum(p.prefix_prob(s) for s in S) * math.log(1 / c_min_value)
+    return {"A.1: KL": kl, "A.1: P(S) ln(1/c_min)": bound, "numeric witness holds": kl <= bound}
+
+
+@claim(
+    id="F2-bound",
+    title="The ε-bound on the swap construction vanishes with the prompt mass",
+    statement=r"$\mathrm{KL}(p\|q_n) = \sum_{s\in S_n} p(s)\,k_s \le P_p(S_n)\ln\frac{1}{c_{\min}}$ since each $k_s \le \ln\frac1{c_{\min}}$ by (i); if $P_p(S_n)\le\rho^n$ with $0<\rho<1$ then $\rho^n\ln\frac1{c_{\min}} \to 0$.",
+    method="sympy: P(S)·C − Σ p(s)(C − slack_s) expands to Σ p(s)·slack_s, a sum of products of non-negatives; the limit with ρ = 1/(1+v), v > 0; numeric witness on PAPER.md A.1",
+    source="PAPER.md §4.4.2 items 2 and 4",
+)
+def check_bound() -> Outcome:
+    sym = _bound(1 / (1 + v))
+    witness = _bound_witness()
+    return Outcome(
+        check=Check(sym.passed and bool(witness["numeric witness holds"]), {**sym.evidence, **witness}),
+        controls=(Control("ρ = 1 + v > 1 (prompts not getting rarer)", _bound(1 + v)),),
+    )
+
+
+__all__ = ["check_bound", "check_chain_rule", "check_inequalities", "check_lemma_l1", "check_swap"]
