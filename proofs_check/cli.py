@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _progress(n: int, total: int, rec: ClaimRecord) -> None:
-    print(f"[{n}/{total}] {rec.id:<22} {rec.status.upper():<4} ({rec.seconds:.2f} s)", file=sys.stderr, flush=True)
+    print(f"[{n}/{total}] {rec.id:<26} {rec.status.upper():<4} ({rec.seconds:.2f} s)", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             print_json([{"id": cid, "title": c.title, "source": c.source} for cid, c in claims.items()])
         else:
             for cid, c in claims.items():
-                print(f"{cid:<22} {c.title}")
+                print(f"{cid:<26} {c.title}")
         return 0
     Path(args.out).mkdir(parents=True, exist_ok=True)  # fail on a bad --out before the work
     start = time.perf_counter()

@@ -98,10 +98,12 @@ def claim(*, id: str, title: str, statement: str, method: str, source: str) -> C
 
 
 def registered() -> dict[str, Claim]:
-    """All claims, in registration order (importing the claim modules first)."""
-    import proofs_check.claims  # noqa: F401  (registers the claims on import)
+    """All claims in report order (``proofs_check.claims.REPORT_ORDER``, then registration order)."""
+    from proofs_check.claims import REPORT_ORDER  # importing the package registers the claims
 
-    return dict(_REGISTRY)
+    rank = {cid: i for i, cid in enumerate(REPORT_ORDER)}
+    ids = sorted(_REGISTRY, key=lambda cid: rank.get(cid, len(rank)))  # stable: the rest keep their order
+    return {cid: _REGISTRY[cid] for cid in ids}
 
 
 def _run_one(c: Claim) -> ClaimRecord:

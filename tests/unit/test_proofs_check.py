@@ -113,3 +113,10 @@ def test_write_reports_is_atomic(tmp_path):
     paths = write_reports(_fixed_records(), META, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["proof-check.html", "proof-check.json", "proof-check.md"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_report_order_lists_every_claim_once():
+    from proofs_check.claims import REPORT_ORDER
+
+    assert len(set(REPORT_ORDER)) == len(REPORT_ORDER)
+    assert list(registered()) == list(REPORT_ORDER)  # a new claim must be placed in the order
