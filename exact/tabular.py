@@ -147,4 +147,7 @@ def kl_lemma_l1(p: TabularAR, q: TabularAR, prefixes: Iterable[Prefix]) -> float
     S = [tuple(s) for s in prefixes]
     if not prefix_free(S):
         raise ValueError("prefixes must be prefix-free (no element a proper prefix of another)")
+    outside = [s for s in p.rows if s not in S and not np.array_equal(p.rows[s], q.rows[s])]
+    if outside:
+        raise ValueError(f"q differs from p outside prefixes, e.g. at {outside[0]}: Lemma L1 does not apply")
     return math.fsum(p.prefix_prob(s) * float(rel_entr(p.rows[s], q.rows[s]).sum()) for s in S)

@@ -3,8 +3,12 @@
 A claim is a small named function that *computes* its evidence and returns an
 :class:`Outcome`: the check on the real object and the same check applied to
 one or more deliberately wrong variants (the negative controls). The claim
-passes only if the check holds **and** rejects every control — a check that
-cannot fail proves nothing.
+passes only if the check holds **and** refutes every control — a check that
+cannot fail proves nothing. A control counts as refuted only when its failure
+is backed by something concrete (``Check.refuted``): a non-zero number, a
+mismatch of computed values, or a sign SymPy decides. A control that merely
+could not be proved (an identity that did not simplify, a sign SymPy cannot
+decide) is *inconclusive* and makes the claim fail.
 
 Register with :func:`claim`; run with :func:`run_claims`, which never lets one
 claim's exception stop the others (an exception is a failure with its message).
@@ -23,10 +27,39 @@ __all__ = ["Check", "Control", "Outcome", "Claim", "ClaimRecord", "claim", "regi
 
 @dataclass(frozen=True)
 class Check:
-    """One application of a check: did it hold, and the numbers it computed."""
+    """One application of a check: did it hold, was it refuted, and the numbers it computed.
+
+    Attributes
+    ----------
+    passed : bool
+        The statement was proved (symbolically) or matched (numerically).
+    refuted : bool
+        The statement was shown false concretely. ``passed`` and ``refuted`` are
+        never both true; both false means *inconclusive*.
+    """
 
     passed: bool
     evidence: dict[str, Any] = field(default_factory=dict)
+    refuted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.passed and self.refuted:
+            raise ValueError("a check cannot both pass and be refuted")
+
+    @classmethod
+    def numeric(cls, passed: bool, evidence: dict[str, Any]) -> Check:
+        """A comparison of computed values: failing it is a concrete refutation."""
+        return cls(bool(passed), evidence, refuted=not passed)
+
+    @classmethod
+    def all_of(cls, checks: dict[str, Check], **extra: Any) -> Check:
+        """Conjunction: passes if all pass; refuted if any part is refuted."""
+        parts = list(checks.values())
+        return cls(
+            all(c.passed for c in parts),
+            {**{name: c.evidence for name, c in checks.items()}, **extra},
+            refuted=any(c.refuted for c in parts),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,7 +151,12 @@ def _run_one(c: Claim) -> ClaimRecord:
         )
     seconds = time.perf_counter() - start
     controls = [
-        {"description": ctl.description, "rejected": not ctl.check.passed, "evidence": ctl.check.evidence}
+        {
+            "description": ctl.description,
+            "rejected": (not ctl.check.passed) and ctl.check.refuted,
+            "verdict": "refuted" if ctl.check.refuted else ("held" if ctl.check.passed else "inconclusive"),
+            "evidence": ctl.check.evidence,
+        }
         for ctl in out.controls
     ]
     status = "pass" if out.check.passed and all(ctl["rejected"] for ctl in controls) else "fail"

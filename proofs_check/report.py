@@ -50,7 +50,7 @@ def render_json(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return repr(value)  # shortest string that round-trips: no digits hidden
+        return repr(float(value))  # shortest string that round-trips (also for numpy floats)
     if isinstance(value, (list, tuple)) and len(value) > 12:
         return "[" + ", ".join(_fmt(v) for v in value[:12]) + f", … ({len(value)} items)]"
     if isinstance(value, (list, tuple)):
@@ -58,6 +58,16 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+#: Longer evidence cells are shortened in md/html; the JSON report keeps them whole.
+MAX_CELL = 600
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_CELL:
+        return text
+    return text[:MAX_CELL] + f" … [{len(text)} characters; full text in proof-check.json]"
 
 
 def _rows(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -83,7 +93,7 @@ def _evidence_table(evidence: dict[str, Any]) -> list[str]:
         return ["_(none)_", ""]
     lines = ["| quantity | value |", "|---|---|"]
     for key, value in _rows(evidence):
-        cell = _fmt(value).replace("|", r"\|")
+        cell = _clip(_fmt(value)).replace("|", r"\|")
         name = key.replace("|", r"\|")
         lines.append(f"| {name} | {cell} |")
     return lines + [""]
@@ -152,7 +162,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}
 
 
 def _h(value: Any) -> str:
-    return html.escape(value if isinstance(value, str) else _fmt(value))
+    return html.escape(_clip(value if isinstance(value, str) else _fmt(value)))
 
 
 def _html_table(evidence: dict[str, Any]) -> str:
@@ -192,7 +202,8 @@ def render_html(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
         f"<li><strong>Result:</strong> {passed} of {len(records)} claims pass</li>"
         f"<li><strong>Commit:</strong> <code>{_h(meta.get('commit') or 'unknown')}</code>{' (with uncommitted changes)' if meta.get('dirty') else ''}</li>"
         f"<li><strong>Date (UTC):</strong> {_h(meta.get('date', 'unknown'))}</li>"
-        f"<li><strong>Libraries:</strong> {_h(versions)}</li><li><strong>Platform:</strong> {_h(meta.get('platform', 'unknown'))}</li></ul>"
+        f"<li><strong>Libraries:</strong> {_h(versions)}</li><li><strong>Platform:</strong> {_h(meta.get('platform', 'unknown'))}</li>"
+        f"<li><strong>Selection:</strong> {_h(meta.get('config', {}).get('only') or 'all claims')}</li></ul>"
         "<p>A claim passes only when its check holds <strong>and</strong> the same check rejects every deliberately wrong variant (negative control).</p>"
         "<table><tr><th>claim</th><th>title</th><th>method</th><th>status</th><th>controls rejected</th><th>time (s)</th></tr>"
         f"{summary}</table>{''.join(sections)}</body></html>\n"

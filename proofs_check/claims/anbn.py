@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -119,7 +120,7 @@ def _f1(models: Variant) -> Check:
             passed = False
         except UndefinedConditionalError:
             evidence[f"{label} / p on OOD prompts"] = "undefined, as it must be"
-    return Check(passed, evidence)
+    return Check.numeric(passed, evidence)
 
 
 @claim(
@@ -166,17 +167,28 @@ def _padded_dataset(n_max: int) -> tuple[TokenBatch, TokenBatch]:
     return TokenBatch(tokens, np.full(n_max, width)), TokenBatch(tokens, lengths)
 
 
-def _floor_check(formula_padded: float, formula_ignored: float, n_max: int) -> Check:
+@functools.lru_cache(maxsize=4)
+def brute_force_cross_entropy(n_max: int) -> tuple[float, float]:
+    """Mean cross-entropy per target of the exact p on the official data (all n once), by the chain rule.
+
+    Returns ``(padded, pad_ignored)``: PAD targets included (2N + 1 per sequence), or left out.
+    """
     p = AnbnDistribution(UniformLength(n_max))
     padded, unpadded = _padded_dataset(n_max)
     nll_padded = -sequence_log_prob(p, padded, start=1)
     nll_plain = -sequence_log_prob(p, unpadded, start=1)
-    ce_padded = math.fsum(nll_padded) / (n_max * (2 * n_max + 1))
-    ce_ignored = math.fsum(nll_plain) / float(np.sum(unpadded.lengths - 1))
+    return (
+        math.fsum(nll_padded) / (n_max * (2 * n_max + 1)),
+        math.fsum(nll_plain) / float(np.sum(unpadded.lengths - 1)),
+    )
+
+
+def _floor_check(formula_padded: float, formula_ignored: float, n_max: int) -> Check:
+    ce_padded, ce_ignored = brute_force_cross_entropy(n_max)
     ok = math.isclose(formula_padded, ce_padded, rel_tol=1e-12) and math.isclose(
         formula_ignored, ce_ignored, rel_tol=1e-12
     )
-    return Check(
+    return Check.numeric(
         ok,
         {
             "N": n_max,
@@ -212,7 +224,7 @@ def check_padding_floor() -> Outcome:
     check = _floor_check(facts.padded_loss_floor, facts.pad_ignored_loss_floor, n_max)
     # The repo logs loss − ln N/N as "KL"; at the optimum that is negative, impossible for a KL.
     official_kl = check.evidence["brute-force CE of p, padded (all targets)"] - official
-    check = Check(check.passed and official_kl < 0, {**check.evidence, "official logged 'KL' of the optimal model": official_kl})
+    check = Check.numeric(check.passed and official_kl < 0, {**check.evidence, "official logged 'KL' of the optimal model": official_kl})
     return Outcome(
         check=check,
         controls=(
@@ -246,7 +258,7 @@ def _brute_counts(is_id) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 def _counts_check(engine: dict[str, int], brute: dict[str, int]) -> Check:
     engine_sel = {k: engine[k] for k in PAPER_COUNTS}
-    return Check(
+    return Check.numeric(
         engine_sel == brute == PAPER_COUNTS,
         {"exact/ (numba enumeration)": engine_sel, "brute force (strings)": brute, "paper": PAPER_COUNTS},
     )

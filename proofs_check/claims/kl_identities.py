@@ -21,15 +21,15 @@ from collections.abc import Callable
 
 import numpy as np
 import sympy as sp
+from scipy.special import rel_entr
 
 from exact.tabular import TabularAR, kl_joint, kl_lemma_l1
 from proofs_check.registry import Check, Control, Outcome, claim
-from proofs_check.symbolic import identity, monotone_from_zero, nonnegative, tex
+from proofs_check.symbolic import identity, monotone_from_zero, nonnegative, nonnegative_terms, tex
 from proofs_check.symbols import (
     C,
     binary_ar,
     c,
-    c_min,
     d,
     e,
     f,
@@ -38,7 +38,6 @@ from proofs_check.symbols import (
     p2,
     p3,
     shots,
-    slacks,
     v,
     w,
 )
@@ -88,16 +87,28 @@ def _chain_rule(weight: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:  # ty
     return identity(_kl_joint(p, q), rhs, point=_point(p, q), model="binary alphabet, 3 steps, 14 symbolic conditionals")
 
 
+def _chain_rule_witness() -> Check:
+    """Two unrelated random AR models over 3 tokens, depth 4: brute-force joint KL vs the chain-rule sum."""
+    rng = np.random.default_rng(2024)
+    p, q = TabularAR.from_dirichlet(3, 4, rng), TabularAR.from_dirichlet(3, 4, rng)
+    brute = kl_joint(p, q)
+    chain = math.fsum(p.prefix_prob(s) * float(rel_entr(p.rows[s], q.rows[s]).sum()) for s in p.prefixes())
+    return Check.numeric(
+        math.isclose(brute, chain, rel_tol=1e-12),
+        {"V = 3, T = 4 random p, q: brute-force KL over 81 sequences": brute, "chain-rule sum over 40 prefixes": chain},
+    )
+
+
 @claim(
     id="KL-chain-rule",
     title="Chain rule of KL for autoregressive models",
     statement=r"$\mathrm{KL}(p\|q) = \sum_{t=1}^{T} \mathbb{E}_{x_{<t}\sim p}\,\mathrm{KL}(p(\cdot|x_{<t})\,\|\,q(\cdot|x_{<t}))$ for any two AR models on a finite alphabet.",
-    method="sympy: joint KL minus the chain-rule sum reduced to 0 by expand_log, expand and cancel (binary alphabet, T = 3, all conditionals symbolic)",
+    method="sympy: joint KL minus the chain-rule sum reduced to 0 by expand_log, expand and cancel (binary alphabet, T = 3, all conditionals symbolic); numeric witness: brute force over all 3^4 sequences of two random AR models",
     source="PAPER.md §2",
 )
 def check_chain_rule() -> Outcome:
     return Outcome(
-        check=_chain_rule(lambda p, q, s: _joint(p, s)),
+        check=Check.all_of({"symbolic": _chain_rule(lambda p, q, s: _joint(p, s)), "numeric witness": _chain_rule_witness()}),
         controls=(
             Control("prefix weights q(x<t) instead of p(x<t)", _chain_rule(lambda p, q, s: _joint(q, s))),
             Control("the first step's term left out", _chain_rule(lambda p, q, s: _joint(p, s) if s else 0)),
@@ -123,12 +134,16 @@ def _a1_general() -> dict[str, object]:
     p, S, rng = _a1_model()
     q = p.with_rows({s: rng.dirichlet(np.ones(3)) for s in S})  # continue the same generator
     brute, formula = kl_joint(p, q), kl_lemma_l1(p, q, S)
+    # the second half of L1: KL ≤ P(S) · sup_s KL(p(·|s) ‖ q(·|s))
+    sup_bound = sum(p.prefix_prob(s) for s in S) * max(float(rel_entr(p.rows[s], q.rows[s]).sum()) for s in S)
     return {
         "A.1 item 6: brute force": brute,
         "A.1 item 6: L1 formula": formula,
         "A.1 item 6: paper": A1_GENERAL_KL,
+        "A.1 item 6: P(S)·sup_s KL_s": sup_bound,
         "numeric witness agrees (rel 1e-12)": math.isclose(brute, formula, rel_tol=1e-12)
-        and math.isclose(brute, A1_GENERAL_KL, rel_tol=1e-12),
+        and math.isclose(brute, A1_GENERAL_KL, rel_tol=1e-12)
+        and brute <= sup_bound,
     }
 
 
@@ -192,11 +207,12 @@ def _swap_numeric() -> dict[str, object]:
 
 def _swap(identity_rhs: sp.Expr, q_row: tuple[sp.Expr, sp.Expr, sp.Expr]) -> Check:
     p_row = (p1, p2, p3)
-    forward = identity(_swap_kl(p_row, q_row), identity_rhs, point={p1: sp.Rational(1, 2), p2: sp.Rational(1, 3), p3: sp.Rational(1, 6)})
-    reverse = identity(_swap_kl(q_row, p_row), identity_rhs, point={p1: sp.Rational(1, 2), p2: sp.Rational(1, 3), p3: sp.Rational(1, 6)})
-    return Check(
-        forward.passed and reverse.passed,
-        {"KL(p‖q)": forward.evidence, "KL(q‖p) (symmetry)": reverse.evidence},
+    at = {p1: sp.Rational(1, 2), p2: sp.Rational(1, 3), p3: sp.Rational(1, 6)}
+    return Check.all_of(
+        {
+            "KL(p‖q)": identity(_swap_kl(p_row, q_row), identity_rhs, point=at),
+            "KL(q‖p) (symmetry)": identity(_swap_kl(q_row, p_row), identity_rhs, point=at),
+        }
     )
 
 
@@ -225,40 +241,46 @@ def check_swap() -> Outcome:
 
 # ---------------------------------------------------------------------------- inequalities
 
-# The row (p1, p2, p3) = (c + d, c, e)/Z with Z = 2c + d + e: p1 ≥ p2 > 0 by construction.
+# The row (p1, p2, p3) = (c + d, c, e)/Z with Z = 2c + d + e: p1 ≥ p2 > 0 by construction,
+# and c_min = p2/(1 + f) with f ≥ 0 is any lower bound of p2.
 _Z = 2 * c + d + e
 _P1, _P2 = (c + d) / _Z, c / _Z
+_CMIN = _P2 / (1 + f)
 _SWAP = (_P1 - _P2) * sp.log(_P1 / _P2)
+_POINT = {c: sp.Rational(1, 3), d: sp.Rational(1, 4), e: sp.Rational(1, 5), f: sp.Rational(1, 7), w: sp.Rational(1, 2)}
+
+#: name → (smaller side, larger side, the terms whose sum is larger − smaller, each a product of factors ≥ 0)
+INEQUALITIES: dict[str, tuple[sp.Expr, sp.Expr, tuple[sp.Expr, ...]]] = {
+    "(i.a) swap ≤ ln(p1/p2)": (_SWAP, sp.log(_P1 / _P2), ((2 * c + e) / _Z * sp.log(1 + d / c),)),
+    "(i.b) ln(p1/p2) ≤ ln(1/p2)": (sp.log(_P1 / _P2), sp.log(1 / _P2), (sp.log(1 + (c + e) / (c + d)),)),
+    "(i.c) ln(1/p2) ≤ ln(1/c_min)": (sp.log(1 / _P2), sp.log(1 / _CMIN), (sp.log(1 + f),)),
+}
 
 
-def _product_nonneg(diff: sp.Expr, factors: tuple[sp.Expr, ...], name: str) -> Check:
-    """``diff = Π factors`` (identity) and every factor ≥ 0 (assumptions) ⇒ ``diff ≥ 0``."""
-    same = identity(diff, sp.Mul(*factors))
-    signs = {tex(fac): fac.is_nonnegative for fac in factors}
-    ok = same.passed and all(s is True for s in signs.values())
-    return Check(ok, {f"{name}: difference": tex(diff), f"{name}: equals the product": same.passed, f"{name}: factor ≥ 0": signs})
+def _ineq(small: sp.Expr, large: sp.Expr, terms: tuple[sp.Expr, ...]) -> Check:
+    return nonnegative_terms(large - small, terms, point=_POINT)
 
 
-def _inequalities(sign: int) -> Check:
-    """(i) and (ii); ``sign = −1`` claims the reversed inequalities (the control)."""
-    log_ratio = sp.log(1 + d / c)  # = ln(p1/p2)
-    i_a = _product_nonneg(sign * (sp.log(_P1 / _P2) - _SWAP), (sign * (2 * c + e) / _Z, log_ratio), "(i) ln(p1/p2) − swap")
-    i_b = _product_nonneg(sign * (sp.log(1 / _P2) - sp.log(_P1 / _P2)), (sign * sp.log(1 + (c + e) / (c + d)),), "(i) ln(1/p2) − ln(p1/p2)")
-    # p2 = c_min + f with f ≥ 0
-    i_c = _product_nonneg(sign * (sp.log(1 / c_min) - sp.log(1 / (c_min + f))), (sign * sp.log(1 + f / c_min),), "(i) ln(1/c_min) − ln(1/p2)")
-    # (ii): (p1−p2)²/p2 − (p1−p2) ln(p1/p2) = (p1−p2) · g(d/c), g(w) = w − ln(1 + w)
-    g = sign * (w - sp.log(1 + w))
-    factored = identity(sign * ((_P1 - _P2) ** 2 / _P2 - _SWAP), (_P1 - _P2) * g.subs(w, d / c))
+def _ineq_ii(scale: sp.Expr) -> Check:
+    """(ii) with the bound scaled: swap ≤ scale·(p1−p2)²/p2 (scale = 1 is the claim)."""
+    # difference = (p1 − p2)·g(d/c) with g(w) = scale·w − ln(1 + w)
+    g = scale * w - sp.log(1 + w)
+    factored = identity(scale * (_P1 - _P2) ** 2 / _P2 - _SWAP, (_P1 - _P2) * g.subs(w, d / c), point=_POINT)
     mono = monotone_from_zero(g, w)
-    ii_ok = factored.passed and nonnegative(_P1 - _P2) and mono.passed
     return Check(
-        i_a.passed and i_b.passed and i_c.passed and ii_ok,
-        {
-            **i_a.evidence, **i_b.evidence, **i_c.evidence,
-            "(ii) difference = (p1−p2)·g(d/c)": factored.passed,
-            "(ii) g(w) ≥ 0 for w ≥ 0 (g(0) = 0, g' ≥ 0)": mono.evidence,
-        },
+        factored.passed and nonnegative(_P1 - _P2) and mono.passed,
+        {"difference = (p1−p2)·g(d/c)": factored.evidence, "g(w) ≥ 0 for w ≥ 0 (g(0) = 0, g' ≥ 0)": mono.evidence},
+        refuted=factored.refuted or mono.refuted,
     )
+
+
+def _inequalities(reverse: str | None = None) -> Check:
+    """All of (i) and (ii); ``reverse`` names one inequality to claim the wrong way round (a control)."""
+    parts = {}
+    for name, (small, large, terms) in INEQUALITIES.items():
+        parts[name] = _ineq(large, small, tuple(-t for t in terms)) if name == reverse else _ineq(small, large, terms)
+    parts["(ii) swap ≤ (p1−p2)²/p2"] = _ineq_ii(sp.Rational(1, 2) if reverse == "(ii)" else sp.Integer(1))
+    return Check.all_of(parts)
 
 
 def _inequality_witness() -> dict[str, object]:
@@ -278,38 +300,49 @@ def _inequality_witness() -> dict[str, object]:
     title="Inequalities (i) and (ii) of Lemma L1",
     statement=r"For $p_1 \ge p_2 \ge c_{\min} > 0$: (i) $(p_1-p_2)\ln\frac{p_1}{p_2} \le \ln\frac{p_1}{p_2} \le \ln\frac{1}{p_2} \le \ln\frac{1}{c_{\min}}$; (ii) $(p_1-p_2)\ln\frac{p_1}{p_2} \le \frac{(p_1-p_2)^2}{p_2}$.",
     method=(
-        "row parametrised as (c+d, c, e)/(2c+d+e) with c > 0, d, e ≥ 0; (i): each difference reduced to a product "
-        "whose factors SymPy proves ≥ 0 from the assumptions; (ii): difference = (p1−p2)·g(d/c) with "
-        "g(w) = w − ln(1+w), g(0) = 0 and g'(w) = w/(1+w) ≥ 0 (i.e. ln z ≤ z − 1)"
+        "row parametrised as (c+d, c, e)/(2c+d+e) and c_min = p2/(1+f) with c > 0, d, e, f ≥ 0; (i): each difference "
+        "shown equal to a product whose factors SymPy proves ≥ 0 from the assumptions; (ii): difference = "
+        "(p1−p2)·g(d/c) with g(w) = w − ln(1+w), g(0) = 0 and g'(w) = w/(1+w) ≥ 0 (i.e. ln z ≤ z − 1)"
     ),
     source="PAPER.md §4.3 (i), (ii)",
 )
 def check_inequalities() -> Outcome:
-    sym = _inequalities(+1)
+    sym = _inequalities()
     witness = _inequality_witness()
+    controls = tuple(Control(f"{name} claimed the other way round", _inequalities(reverse=name)) for name in INEQUALITIES)
     return Outcome(
         check=Check(sym.passed and bool(witness["numeric witness holds"]), {**sym.evidence, **witness}),
-        controls=(Control("every inequality reversed", _inequalities(-1)),),
+        controls=(*controls, Control("(ii) with the bound halved: swap ≤ (p1−p2)²/(2 p2)", _inequalities(reverse="(ii)"))),
     )
 
 
 # ---------------------------------------------------------------------------- the ε-bound
 
-def _bound(rho: sp.Expr) -> Check:
-    """KL ≤ P(S) C for three prompts, and ρ^n C → 0 with ρ given in terms of v > 0."""
-    kl = sp.Add(*[m * (C - s) for m, s in zip(masses, slacks)])  # k_s = C − slack_s, slack_s ≥ 0 by (i)
-    gap = sp.expand(sp.Add(*masses) * C - kl)
-    sum_ok = nonnegative(gap) and gap == sp.expand(sp.Add(*[m * s for m, s in zip(masses, slacks)]))
+def _bound(constant: sp.Expr, terms: tuple[sp.Expr, ...], rho: sp.Expr, point: dict | None = None) -> Check:  # type: ignore[type-arg]
+    """KL(p‖q_n) = Σ m_s k_s ≤ P(S)·constant, and ρ^n·ln(1/c_min) → 0.
+
+    ``k_s = (p1−p2) ln(p1/p2) ≤ constant`` is shown per prompt as a sum of proven
+    non-negative ``terms`` (and tested numerically at ``point``).
+    """
+    per_prompt = nonnegative_terms(constant - _SWAP, terms, point=point or _POINT)
+    # Σ_s m_s (constant − k_s) with m_s ≥ 0: the per-prompt gaps (symbols kept ≥ 0 by the step above)
+    k = sp.symbols("k1:4", real=True)
+    gap = sp.Add(*masses) * constant - sp.Add(*[m * ks for m, ks in zip(masses, k)])
+    as_sum = identity(gap, sp.Add(*[m * (constant - ks) for m, ks in zip(masses, k)]))
     limit = sp.limit(rho**shots * C, shots, sp.oo)
-    return Check(
-        bool(sum_ok and limit == 0),
+    limit_check = Check(limit == 0, {"ρ": tex(rho), "lim_{n→∞} ρ^n ln(1/c_min)": tex(limit)}, refuted=limit != 0 and limit.is_number is not None)
+    return Check.all_of(
         {
-            "P(S)·C − KL": tex(gap),
-            "P(S)·C − KL ≥ 0 proved": sum_ok,
-            "ρ": tex(rho),
-            "lim_{n→∞} ρ^n C": tex(limit),
+            "k_s ≤ constant for every prompt": per_prompt,
+            "P(S)·constant − KL = Σ m_s (constant − k_s), m_s ≥ 0": as_sum,
+            "vanishing bound": limit_check,
         },
+        constant=tex(constant),
     )
+
+
+#: ln(1/c_min) − k_s = [ln(1/c_min) − ln(1/p2)] + [ln(1/p2) − ln(p1/p2)] + [ln(p1/p2) − k_s], by (i).
+_TRUE_TERMS = tuple(t for _, _, ts in INEQUALITIES.values() for t in ts)
 
 
 def _bound_witness() -> dict[str, object]:
@@ -324,16 +357,27 @@ def _bound_witness() -> dict[str, object]:
 @claim(
     id="F2-bound",
     title="The ε-bound on the swap construction vanishes with the prompt mass",
-    statement=r"$\mathrm{KL}(p\|q_n) = \sum_{s\in S_n} p(s)\,k_s \le P_p(S_n)\ln\frac{1}{c_{\min}}$ since each $k_s \le \ln\frac1{c_{\min}}$ by (i); if $P_p(S_n)\le\rho^n$ with $0<\rho<1$ then $\rho^n\ln\frac1{c_{\min}} \to 0$.",
-    method="sympy: P(S)·C − Σ p(s)(C − slack_s) expands to Σ p(s)·slack_s, a sum of products of non-negatives; the limit with ρ = 1/(1+v), v > 0; numeric witness on PAPER.md A.1",
+    statement=r"$\mathrm{KL}(p\|q_n) = \sum_{s\in S_n} p(s)\,k_s \le P_p(S_n)\ln\frac{1}{c_{\min}}$, because each swap cost $k_s = (p_1-p_2)\ln\frac{p_1}{p_2} \le \ln\frac1{c_{\min}}$ when $p_2 \ge c_{\min}$; if $P_p(S_n)\le\rho^n$ with $0<\rho<1$ then $\rho^n\ln\frac1{c_{\min}} \to 0$.",
+    method=(
+        "sympy: ln(1/c_min) − k_s shown equal to the three gaps of (i), each a product of factors proved ≥ 0 "
+        "(row (c+d, c, e)/Z, c_min = p2/(1+f)); the sum over prompts is Σ m_s (ln(1/c_min) − k_s) with m_s ≥ 0; "
+        "the limit with ρ = 1/(1+v), v > 0; numeric witness on PAPER.md A.1"
+    ),
     source="PAPER.md §4.4.2 items 2 and 4",
 )
 def check_bound() -> Outcome:
-    sym = _bound(1 / (1 + v))
+    sym = _bound(sp.log(1 / _CMIN), _TRUE_TERMS, 1 / (1 + v))
     witness = _bound_witness()
     return Outcome(
         check=Check(sym.passed and bool(witness["numeric witness holds"]), {**sym.evidence, **witness}),
-        controls=(Control("ρ = 1 + v > 1 (prompts not getting rarer)", _bound(1 + v)),),
+        controls=(
+            Control(
+                "the bound with ln(1/p1) (the top probability) in place of ln(1/c_min)",
+                # p1 ≈ 0.99, p2 ≈ 0.0098 there: k_s ≈ 4.5 > ln(1/p1) ≈ 0.01
+                _bound(sp.log(1 / _P1), (), 1 / (1 + v), point={c: sp.Rational(1, 100), d: sp.Integer(1), e: sp.Integer(0), f: sp.Rational(1, 7)}),
+            ),
+            Control("ρ = 1 + v > 1 (prompts not getting rarer)", _bound(sp.log(1 / _CMIN), _TRUE_TERMS, 1 + v)),
+        ),
     )
 
 

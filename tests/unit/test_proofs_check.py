@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import sympy as sp
 
 from proofs_check.registry import (
     Check,
@@ -15,6 +16,8 @@ from proofs_check.registry import (
     run_claims,
 )
 from proofs_check.report import render_html, render_json, render_markdown, write_reports
+from proofs_check.symbolic import identity
+from proofs_check.symbols import c, d
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,8 @@ def test_every_claim_passes_and_rejects_its_control(records):
     for rec in records:
         assert rec.status == "pass", (rec.id, rec.error, rec.evidence)
         assert rec.evidence["held"] is True
-        assert rec.negative_controls and all(c["rejected"] is True for c in rec.negative_controls), rec.id
+        assert rec.negative_controls and all(ctl["rejected"] is True for ctl in rec.negative_controls), rec.id
+        assert all(ctl["verdict"] == "refuted" for ctl in rec.negative_controls), rec.id
 
 
 def _claim(func):
@@ -42,12 +46,29 @@ def _claim(func):
 
 
 def test_a_check_that_accepts_any_control_fails():
-    rec = _run_one(_claim(lambda: Outcome(Check(True), (Control("wrong", Check(False)), Control("same", Check(True))))))
+    rec = _run_one(_claim(lambda: Outcome(Check(True), (Control("wrong", Check(False, refuted=True)), Control("same", Check(True))))))
     assert rec.status == "fail" and [c["rejected"] for c in rec.negative_controls] == [True, False]
+    assert [c["verdict"] for c in rec.negative_controls] == ["refuted", "held"]
+
+
+def test_an_inconclusive_control_is_not_a_rejection():
+    """A control that merely failed to simplify proves nothing (it might be true)."""
+    true_identity = identity(sp.sqrt(c**2 + 2 * c * d + d**2), c + d)  # true, yet not reduced by cancel
+    assert not true_identity.passed and not true_identity.refuted
+    rec = _run_one(_claim(lambda: Outcome(Check(True), (Control("true but unsimplified", true_identity),))))
+    assert rec.status == "fail" and rec.negative_controls[0]["verdict"] == "inconclusive"
+
+
+def test_check_cannot_pass_and_be_refuted():
+    with pytest.raises(ValueError, match="both"):
+        Check(True, refuted=True)
+    assert Check.numeric(False, {}).refuted and not Check.numeric(True, {}).refuted
+    combined = Check.all_of({"a": Check(True), "b": Check(False, refuted=True)})
+    assert not combined.passed and combined.refuted
 
 
 def test_a_failing_check_fails():
-    assert _run_one(_claim(lambda: Outcome(Check(False), (Control("c", Check(False)),)))).status == "fail"
+    assert _run_one(_claim(lambda: Outcome(Check(False), (Control("c", Check(False, refuted=True)),)))).status == "fail"
 
 
 def test_an_outcome_needs_a_control():

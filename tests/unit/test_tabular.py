@@ -42,6 +42,13 @@ def test_predictor_interface(a1):
         p.next_token_probs(TokenBatch.from_sequences([[0, 1, 2, 0]]))
 
 
+def test_lemma_needs_q_equal_to_p_outside_the_set(a1):
+    p, S, _ = a1
+    q = p.swap_top_two(S + [(1, 1)])
+    with pytest.raises(ValueError, match="outside"):
+        kl_lemma_l1(p, q, S)
+
+
 def test_lemma_needs_prefix_free_set(a1):
     p, _, _ = a1
     assert prefix_free([(0,), (1, 0)]) and not prefix_free([(0,), (0, 1)])
