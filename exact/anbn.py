@@ -148,22 +148,21 @@ class AnbnDistribution:
         law = self.law
         h = law.entropy()
         n_max = law.n_max
-        padded_targets = None if n_max is None else 2 * n_max + 1
-        acc = None
-        if n_max is not None and n_max > MAX_TABLE_N:
-            raise ValueError(f"n_max={n_max} is above {MAX_TABLE_N}, the largest law whose facts are tabulated")
+        padded_targets: int | None = None
+        acc: float | None = None
+        official: float | None = None
         if n_max is not None:
+            if n_max > MAX_TABLE_N:
+                raise ValueError(f"n_max={n_max} is above {MAX_TABLE_N}, the largest law whose facts are tabulated")
+            padded_targets = 2 * n_max + 1
             # Expected argmax accuracy = Σ_prefix p(prefix) max_y p(y|prefix) over the
             # padded targets; only the a-block positions SOS aᵏ (k ≥ 1) are uncertain.
             k = np.arange(1, n_max + 1)
             log_pmf, log_sf = law.tables(n_max + 1)
-            p_more = np.exp(log_sf[k + 1])
-            p_stop = np.exp(log_pmf[k])
-            uncertain_loss = float(np.sum(np.minimum(p_more, p_stop)))
+            uncertain_loss = float(np.sum(np.minimum(np.exp(log_sf[k + 1]), np.exp(log_pmf[k]))))
             acc = 1.0 - uncertain_loss / padded_targets
-        official = None
-        if isinstance(law, UniformLength):
-            official = math.log(n_max) / n_max  # the repo's `data_entropy` (not a per-token entropy)
+            if isinstance(law, UniformLength):
+                official = math.log(n_max) / n_max  # the repo's `data_entropy` (not a per-token entropy)
         return AnbnFacts(
             law=law.describe(),
             entropy_per_sequence=h,

@@ -11,7 +11,7 @@ from typing import Any
 from exact._cli_util import CliError, print_json, print_table
 from exact.anbn import AnbnDistribution
 from exact.enumeration import enumerate_prompts
-from exact.laws import GeometricLength, LengthLaw, UniformLength
+from exact.laws import GeometricLength, LengthLaw, TruncatedLength, UniformLength
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _law(args: argparse.Namespace) -> tuple[LengthLaw, LengthLaw | None]:
+def _law(args: argparse.Namespace) -> tuple[LengthLaw, TruncatedLength | None]:
     """(law used for the facts, truncated sub-law or None)."""
     if args.law == "uniform":
         if args.rho is not None or args.max_len is not None:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import rel_entr
 
 from exact._validate import check_int
@@ -47,7 +47,7 @@ class TabularAR:
     rows : mapping from prefix tuple to a probability row of length ``vocab_size``
     """
 
-    def __init__(self, vocab_size: int, depth: int, rows: Mapping[Prefix, Sequence[float]]) -> None:
+    def __init__(self, vocab_size: int, depth: int, rows: Mapping[Prefix, ArrayLike]) -> None:
         self.vocab_size = check_int(vocab_size, "vocab_size", minimum=2)
         self.depth = check_int(depth, "depth")
         if self.vocab_size**self.depth > MAX_SEQUENCES:
@@ -85,7 +85,7 @@ class TabularAR:
         shell = [p for L in range(depth) for p in itertools.product(range(vocab_size), repeat=L)]
         return cls(vocab_size, depth, {p: rng.dirichlet(np.full(vocab_size, alpha)) for p in shell})
 
-    def with_rows(self, rows: Mapping[Prefix, Sequence[float]]) -> TabularAR:
+    def with_rows(self, rows: Mapping[Prefix, ArrayLike]) -> TabularAR:
         """A copy with the conditionals at the given prefixes replaced."""
         unknown = [p for p in rows if tuple(p) not in self.rows]
         if unknown:

@@ -132,7 +132,9 @@ def claim(*, id: str, title: str, statement: str, method: str, source: str) -> C
 
 def registered() -> dict[str, Claim]:
     """All claims in report order (``proofs_check.claims.REPORT_ORDER``, then registration order)."""
-    from proofs_check.claims import REPORT_ORDER  # importing the package registers the claims
+    from proofs_check.claims import (
+        REPORT_ORDER,  # importing the package registers the claims
+    )
 
     rank = {cid: i for i, cid in enumerate(REPORT_ORDER)}
     ids = sorted(_REGISTRY, key=lambda cid: rank.get(cid, len(rank)))  # stable: the rest keep their order

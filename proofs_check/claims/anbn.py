@@ -17,6 +17,7 @@ import itertools
 import math
 import re
 from collections.abc import Callable
+from fractions import Fraction
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def _f1(models: Variant) -> Check:
     evidence: dict[str, object] = {}
     passed = True
     claimed = {"extrapolate": 1.0, "never": 0.0, "mixture": LAMBDA}
-    for label, law, T in (("uniform N=8", UniformLength(8), 18), ("pcfg rho=1/2", GeometricLength("1/2"), 14)):
+    for label, law, T in (("uniform N=8", UniformLength(8), 18), ("pcfg rho=1/2", GeometricLength(Fraction(1, 2)), 14)):
         p = AnbnDistribution(law)
         for name, q in models(p).items():
             ok, ev = _witness_check(p, q, claimed[name], T)

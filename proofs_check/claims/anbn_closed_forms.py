@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 
 import numpy as np
 import sympy as sp
@@ -48,7 +49,7 @@ def _pcfg(pmf: sp.Expr, entropy: sp.Expr) -> Check:
     }
     # numeric witness at ρ = 9/10: the claimed pmf and entropy against exact/ (its log_pmf
     # summed directly; the tail beyond n = 2000 is ρ^2000 < 1e-91) and its entropy()
-    law = GeometricLength(str(RHO_WITNESS))
+    law = GeometricLength(Fraction(RHO_WITNESS.p, RHO_WITNESS.q))
     n_vals = np.arange(1, 2001)
     logp = law.log_pmf(n_vals)
     at = {v: 1 / RHO_WITNESS - 1}

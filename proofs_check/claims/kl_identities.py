@@ -25,7 +25,13 @@ from scipy.special import rel_entr
 
 from exact.tabular import TabularAR, kl_joint, kl_lemma_l1
 from proofs_check.registry import Check, Control, Outcome, claim
-from proofs_check.symbolic import identity, monotone_from_zero, nonnegative, nonnegative_terms, tex
+from proofs_check.symbolic import (
+    identity,
+    monotone_from_zero,
+    nonnegative,
+    nonnegative_terms,
+    tex,
+)
 from proofs_check.symbols import (
     C,
     binary_ar,
@@ -330,7 +336,7 @@ def _bound(constant: sp.Expr, terms: tuple[sp.Expr, ...], rho: sp.Expr, point: d
     gap = sp.Add(*masses) * constant - sp.Add(*[m * ks for m, ks in zip(masses, k)])
     as_sum = identity(gap, sp.Add(*[m * (constant - ks) for m, ks in zip(masses, k)]))
     limit = sp.limit(rho**shots * C, shots, sp.oo)
-    limit_check = Check(limit == 0, {"ρ": tex(rho), "lim_{n→∞} ρ^n ln(1/c_min)": tex(limit)}, refuted=limit != 0 and limit.is_number is not None)
+    limit_check = Check(limit == 0, {"ρ": tex(rho), "lim_{n→∞} ρ^n ln(1/c_min)": tex(limit)}, refuted=bool(limit.is_number and limit != 0))  # an unevaluated Limit is not a refutation
     return Check.all_of(
         {
             "k_s ≤ constant for every prompt": per_prompt,
