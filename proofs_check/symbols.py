@@ -21,8 +21,7 @@ e = sp.Symbol("e", nonnegative=True)
 w = sp.Symbol("w", nonnegative=True)
 #: Two probabilities of a row, for identities that hold for any positive values.
 p1, p2, p3 = sp.symbols("p1 p2 p3", positive=True)
-#: Smallest runner-up probability on S (c_min) and its slack f = p2 − c_min.
-c_min = sp.Symbol("c_min", positive=True)
+#: c_min = p2/(1 + f) with f ≥ 0 is any lower bound of the runner-up probability p2.
 f = sp.Symbol("f", nonnegative=True)
 
 # Laws of n
@@ -49,9 +48,9 @@ Y = sp.Symbol("y", real=True)
 #: A LayerNorm input vector and a positive scale.
 H = sp.symbols("h1:4", real=True)
 SCALE_S = sp.Symbol("s", positive=True)
-#: Prompt masses and the slacks C − k_s ≥ 0 of the ε-bound (three prompts).
+#: Prompt masses p(s) ≥ 0 and swap costs k_s of the ε-bound (three prompts).
 masses = sp.symbols("m1:4", nonnegative=True)
-slacks = sp.symbols("sl1:4", nonnegative=True)
+swap_costs = sp.symbols("k1:4", real=True)
 
 
 def binary_ar(tag: str, depth: int) -> dict[tuple[int, ...], sp.Symbol]:
@@ -64,7 +63,7 @@ def binary_ar(tag: str, depth: int) -> dict[tuple[int, ...], sp.Symbol]:
 
 
 __all__ = [
-    "C", "H", "N", "V1", "V2", "W1", "W2", "X", "Y", "alpha", "binary_ar", "c", "c_min", "d", "e",
-    "eps", "eta", "f", "k", "masses", "n", "p1", "p2", "p3", "r", "SCALE_S", "shots", "slacks", "t",
+    "C", "H", "N", "V1", "V2", "W1", "W2", "X", "Y", "alpha", "binary_ar", "c", "d", "e",
+    "eps", "eta", "f", "k", "masses", "n", "p1", "p2", "p3", "r", "SCALE_S", "shots", "swap_costs", "t",
     "v", "w",
 ]

@@ -44,6 +44,7 @@ from proofs_check.symbols import (
     p2,
     p3,
     shots,
+    swap_costs,
     v,
     w,
 )
@@ -332,9 +333,8 @@ def _bound(constant: sp.Expr, terms: tuple[sp.Expr, ...], rho: sp.Expr, point: d
     """
     per_prompt = nonnegative_terms(constant - _SWAP, terms, point=point or _POINT)
     # Σ_s m_s (constant − k_s) with m_s ≥ 0: the per-prompt gaps (symbols kept ≥ 0 by the step above)
-    k = sp.symbols("k1:4", real=True)
-    gap = sp.Add(*masses) * constant - sp.Add(*[m * ks for m, ks in zip(masses, k)])
-    as_sum = identity(gap, sp.Add(*[m * (constant - ks) for m, ks in zip(masses, k)]))
+    gap = sp.Add(*masses) * constant - sp.Add(*[m * ks for m, ks in zip(masses, swap_costs)])
+    as_sum = identity(gap, sp.Add(*[m * (constant - ks) for m, ks in zip(masses, swap_costs)]))
     limit = sp.limit(rho**shots * C, shots, sp.oo)
     limit_check = Check(limit == 0, {"ρ": tex(rho), "lim_{n→∞} ρ^n ln(1/c_min)": tex(limit)}, refuted=bool(limit.is_number and limit != 0))  # an unevaluated Limit is not a refutation
     return Check.all_of(
