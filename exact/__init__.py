@@ -8,6 +8,13 @@ Case study 1 (aⁿbⁿ, functional non-identifiability):
 251
 >>> round(p.facts().padded_loss_floor, 10)
 0.0188794952
+
+Case study 2's ground truth (GINC mixture of HMMs, exact Bayes quantities):
+
+>>> from exact import PromptTemplate, generate_ginc, prompt_set_log_prob
+>>> g = generate_ginc(n_concepts=5, emission_smoothing=0.01)
+>>> round(prompt_set_log_prob(g.mixture, PromptTemplate(k=3, n_shots=1)), 4)
+-2.3098
 """
 
 from exact.anbn import AnbnDistribution, AnbnFacts
@@ -19,13 +26,25 @@ from exact.enumeration import (
     estimate_enumeration_bytes,
 )
 from exact.extrapolation import ExtrapolationResult, rule_extrapolation_probability
+from exact.ginc import GincConfig, GincMixture, generate_ginc, ginc_vocabulary
+from exact.ginc_assumptions import AssumptionReport, check_assumptions
+from exact.hmm import CategoricalHMM
 from exact.kl import KLResult, kl_brute_force, kl_chain_rule
 from exact.laws import GeometricLength, LengthLaw, TruncatedLength, UniformLength
+from exact.mixture import ForwardResult, HMMMixture, Posterior
 from exact.predictor import (
     NextTokenProbs,
     Predictor,
     UndefinedConditionalError,
     sequence_log_prob,
+)
+from exact.prompts import (
+    IclPoint,
+    PromptSample,
+    PromptTemplate,
+    icl_accuracy,
+    prompt_set_log_prob,
+    sample_prompts,
 )
 from exact.rules import RuleChecks, check_rules, is_sentence
 from exact.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch, decode, encode
@@ -77,4 +96,21 @@ __all__ = [
     "kl_brute_force",
     "ExtrapolationResult",
     "rule_extrapolation_probability",
+    # HMM mixtures and GINC (case study 2)
+    "CategoricalHMM",
+    "HMMMixture",
+    "ForwardResult",
+    "Posterior",
+    "GincConfig",
+    "GincMixture",
+    "generate_ginc",
+    "ginc_vocabulary",
+    "PromptTemplate",
+    "PromptSample",
+    "sample_prompts",
+    "prompt_set_log_prob",
+    "IclPoint",
+    "icl_accuracy",
+    "AssumptionReport",
+    "check_assumptions",
 ]

@@ -160,7 +160,7 @@ def rule_extrapolation_probability(
             np.add.at(unexplored, who[go[order[cap:]]], child_mass[go[order[cap:]]])
             go = go[order[:cap]]
         parent, tok = rows[go], toks[go]
-        frontier = TokenBatch(frontier.tokens[parent], frontier.lengths[parent]).extend(tok)
+        frontier = frontier.select(parent).extend(tok)
         owner = owner[parent]
         mass = child_mass[go]
         d = d[parent] + np.where(tok == A, 1, -1)

@@ -108,11 +108,15 @@ def sequence_log_prob(predictor: Predictor, batch: TokenBatch, *, start: int = 0
     """
     if start < 0:
         raise ValueError(f"start must be ≥ 0, got {start}")
+    if batch.vocab_size != predictor.vocab_size:
+        raise ValueError(
+            f"batch.vocab_size={batch.vocab_size} does not match the predictor's vocab_size={predictor.vocab_size}"
+        )
     n = len(batch)
     total = np.zeros(n, dtype=np.float64)
     for t in range(start, int(batch.lengths.max(initial=0))):
         rows = np.flatnonzero(batch.lengths > t)
-        prefixes = TokenBatch(batch.tokens[rows, :t], np.full(rows.size, t, dtype=np.int64))
+        prefixes = batch.select(rows, width=t)
         out = predictor.next_token_probs(prefixes)
         chosen = np.where(out.defined, out.probs[np.arange(rows.size), batch.tokens[rows, t]], 0.0)
         with np.errstate(divide="ignore"):

@@ -6,7 +6,9 @@ The ids follow the official code of Reizinger et al. (2024),
 A :class:`TokenBatch` is the input of every predictor (see
 :mod:`exact.predictor`): a right-padded ``int64`` matrix plus the true length
 of each row. Lengths are explicit because ``PAD`` is itself a token that can
-appear in a prefix (after ``EOS``).
+appear in a prefix (after ``EOS``). The vocabulary size is part of the batch
+(default 5, the aⁿbⁿ ids); other models (the GINC HMM mixture, 50 symbols)
+pass their own ``vocab_size``.
 """
 
 from __future__ import annotations
@@ -36,14 +38,19 @@ __all__ = [
 ]
 
 
-def _check_tokens(tokens: NDArray[np.int64], name: str) -> None:
-    bad = (tokens < 0) | (tokens >= VOCAB_SIZE)
+def _check_tokens(tokens: NDArray[np.int64], name: str, vocab_size: int = VOCAB_SIZE) -> None:
+    bad = (tokens < 0) | (tokens >= vocab_size)
     if bad.any():
         value = int(tokens[bad].flat[0])
-        raise ValueError(
-            f"{name} contains unknown token id {value}; valid ids are 0..{VOCAB_SIZE - 1} "
-            f"({', '.join(f'{n}={i}' for i, n in enumerate(TOKEN_NAMES))})"
+        names = (
+            f" ({', '.join(f'{n}={i}' for i, n in enumerate(TOKEN_NAMES))})" if vocab_size == VOCAB_SIZE else ""
         )
+        raise ValueError(f"{name} contains unknown token id {value}; valid ids are 0..{vocab_size - 1}{names}")
+
+
+def _fill(vocab_size: int) -> int:
+    """Padding id past each row's length: ``PAD`` where it exists, else 0 (never read)."""
+    return PAD if vocab_size > PAD else 0
 
 
 def encode(text: str, *, sos: bool = True) -> NDArray[np.int64]:
@@ -88,12 +95,16 @@ class TokenBatch:
     Attributes
     ----------
     tokens : ndarray of int64, shape (batch, max_len)
-        Right-padded with ``PAD``; entries past ``lengths[i]`` are ignored.
+        Right-padded (with ``PAD`` when ``vocab_size > 4``, else 0); entries
+        past ``lengths[i]`` are ignored and not validated.
     lengths : ndarray of int64, shape (batch,)
+    vocab_size : int
+        Token ids lie in ``0..vocab_size-1`` (default 5, the aⁿbⁿ ids).
     """
 
     tokens: NDArray[np.int64]
     lengths: NDArray[np.int64]
+    vocab_size: int = VOCAB_SIZE
 
     def __post_init__(self) -> None:
         for name in ("tokens", "lengths"):
@@ -113,14 +124,20 @@ class TokenBatch:
                 f"lengths must lie in [0, {tokens.shape[1]}], got min {lengths.min()} "
                 f"and max {lengths.max()}"
             )
-        _check_tokens(tokens, "tokens")
+        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, (int, np.integer)) or self.vocab_size < 1:
+            raise ValueError(f"vocab_size must be an integer ≥ 1, got {self.vocab_size!r}")
+        object.__setattr__(self, "vocab_size", int(self.vocab_size))
+        inside = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
+        _check_tokens(tokens[inside], "tokens", self.vocab_size)
         tokens.setflags(write=False)
         lengths.setflags(write=False)
         object.__setattr__(self, "tokens", tokens)
         object.__setattr__(self, "lengths", lengths)
 
     @classmethod
-    def from_sequences(cls, sequences: Sequence[Sequence[int] | NDArray[np.int64]]) -> TokenBatch:
+    def from_sequences(
+        cls, sequences: Sequence[Sequence[int] | NDArray[np.int64]], *, vocab_size: int = VOCAB_SIZE
+    ) -> TokenBatch:
         """Build a batch from a list of token-id sequences."""
         rows = []
         for i, s in enumerate(sequences):
@@ -130,11 +147,11 @@ class TokenBatch:
             rows.append(arr.astype(np.int64))
         lengths = np.array([r.size for r in rows], dtype=np.int64)
         width = int(lengths.max()) if rows else 0
-        tokens = np.full((len(rows), width), PAD, dtype=np.int64)
+        tokens = np.full((len(rows), width), _fill(vocab_size), dtype=np.int64)
         for i, r in enumerate(rows):
-            _check_tokens(r, f"sequences[{i}]")
+            _check_tokens(r, f"sequences[{i}]", vocab_size)
             tokens[i, : r.size] = r
-        return cls(tokens, lengths)
+        return cls(tokens, lengths, vocab_size)
 
     @classmethod
     def from_strings(cls, texts: Sequence[str], *, sos: bool = True) -> TokenBatch:
@@ -143,6 +160,14 @@ class TokenBatch:
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
+
+    def select(self, rows: NDArray[np.int64] | NDArray[np.bool_], width: int | None = None) -> TokenBatch:
+        """The batch of the chosen rows (indices or mask), optionally cut to ``width`` tokens."""
+        tokens = self.tokens[rows]
+        lengths = self.lengths[rows]
+        if width is not None:
+            tokens, lengths = tokens[:, :width], np.minimum(lengths, width)
+        return TokenBatch(tokens, lengths, self.vocab_size)
 
     def row(self, i: int) -> NDArray[np.int64]:
         """The tokens of prefix ``i`` without padding."""
@@ -154,7 +179,7 @@ class TokenBatch:
         if next_tokens.shape != (len(self),):
             raise ValueError(f"next_tokens must have shape ({len(self)},), got {next_tokens.shape}")
         width = int(self.lengths.max(initial=0)) + 1
-        tokens = np.full((len(self), width), PAD, dtype=np.int64)
+        tokens = np.full((len(self), width), _fill(self.vocab_size), dtype=np.int64)
         tokens[:, : self.tokens.shape[1]] = self.tokens[:, :width]
         tokens[np.arange(len(self)), self.lengths] = next_tokens
-        return TokenBatch(tokens, self.lengths + 1)
+        return TokenBatch(tokens, self.lengths + 1, self.vocab_size)

@@ -7,6 +7,7 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 from exact import GeometricLength, LengthLaw, UniformLength
+from exact.mixture import HMMMixture
 from exact.tokens import EOS, PAD, SOS, A, B
 
 
@@ -55,3 +56,61 @@ def ab_words(*, max_size: int = 12) -> st.SearchStrategy[str]:
 def token_rows(*, max_size: int = 12) -> st.SearchStrategy[list[int]]:
     """Arbitrary token rows (any ids 0..4), mostly ill-formed."""
     return st.lists(st.integers(0, 4), max_size=max_size)
+
+
+# --- HMMs and mixtures -------------------------------------------------------------
+
+
+def prob_vectors(*, size: int, min_value: float = 0.0, allow_zeros: bool = True) -> st.SearchStrategy[list[float]]:
+    """Probability vectors of length ``size``; with ``allow_zeros`` some entries may be exactly 0."""
+    if size < 1:
+        raise ValueError(f"size must be ≥ 1, got {size}")
+
+    @st.composite
+    def build(draw: st.DrawFn) -> list[float]:
+        weights = draw(st.lists(st.floats(0.05, 1.0), min_size=size, max_size=size))
+        if allow_zeros:
+            keep = draw(st.lists(st.booleans(), min_size=size, max_size=size))
+            if any(keep):
+                weights = [w if k else 0.0 for w, k in zip(weights, keep, strict=True)]
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    return build()
+
+
+def stochastic_matrices(*, rows: int, cols: int, allow_zeros: bool = True) -> st.SearchStrategy[list[list[float]]]:
+    """Row-stochastic ``rows × cols`` matrices."""
+    return st.lists(prob_vectors(size=cols, allow_zeros=allow_zeros), min_size=rows, max_size=rows)
+
+
+@st.composite
+def hmm_mixtures(
+    draw: st.DrawFn,
+    *,
+    max_concepts: int = 3,
+    max_values: int = 2,
+    max_slots: int = 3,
+    max_vocab: int = 3,
+    full_support_emissions: bool = False,
+) -> HMMMixture:
+    """Mixtures with Kronecker transitions; shared or per-concept value matrices and emissions."""
+    k = draw(st.integers(1, max_concepts))
+    nv = draw(st.integers(1, max_values))
+    ns = draw(st.integers(1, max_slots))
+    m = draw(st.integers(2, max_vocab))
+    h = nv * ns
+    kv = draw(st.sampled_from([1, k]))
+    ke = draw(st.sampled_from([1, k]))
+    return HMMMixture(
+        draw(prob_vectors(size=k)),
+        [draw(prob_vectors(size=h)) for _ in range(k)],
+        [draw(stochastic_matrices(rows=ns, cols=ns)) for _ in range(k)],
+        [draw(stochastic_matrices(rows=nv, cols=nv)) for _ in range(kv)],
+        [draw(stochastic_matrices(rows=h, cols=m, allow_zeros=not full_support_emissions)) for _ in range(ke)],
+    )
+
+
+def token_sequences(*, vocab_size: int, max_length: int = 5) -> st.SearchStrategy[list[int]]:
+    """Token-id sequences over ``0..vocab_size-1`` (any probability, including zero)."""
+    return st.lists(st.integers(0, vocab_size - 1), max_size=max_length)

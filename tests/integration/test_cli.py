@@ -40,6 +40,25 @@ def test_anbn_pcfg_truncation_json(capsys):
     assert t["truncated_mass_exact"] == "3486784401/10000000000"
 
 
+def test_ginc_json_exact_curve_and_provenance(capsys):
+    code, out, _ = run(
+        capsys, "ginc", "--concepts", "2", "--values", "2", "--slots", "3", "--vocab", "4", "--k", "2",
+        "--shots", "2", "--smoothing", "0.05", "--json",
+    )
+    doc = json.loads(out)
+    assert code == 0
+    assert [p["n_shots"] for p in doc["curve"]] == [0, 1, 2]
+    assert all(p["method"] == "exact" and abs(p["total_mass"] - 1) < 1e-12 for p in doc["curve"])
+    assert doc["mixture"]["hidden states"] == 6 and doc["provenance"]["seed"] == 1111
+    assert doc["provenance"]["config"]["n_concepts"] == 2 and "commit" in doc["provenance"]
+
+
+def test_ginc_table_says_estimate(capsys):
+    code, out, _ = run(capsys, "ginc", "--shots", "2", "--prompts", "50", "--smoothing", "0.01")
+    assert code == 0
+    assert "estimate" in out and "GINC_trans0.1_start10.0_nsymbols50" in out and "all assumptions hold" in out
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
@@ -52,6 +71,10 @@ def test_anbn_pcfg_truncation_json(capsys):
         (["anbn", "--law", "pcfg", "--rho", "0.5", "--n-max", "3"], "--n-max"),
         (["check", "--only", "nope"], "nope"),
         (["anbn", "--law", "geometric"], "invalid choice"),
+        (["ginc", "--k", "1"], "k must be an integer ≥ 2"),
+        (["ginc", "--concepts", "0"], "n_concepts"),
+        (["ginc", "--smoothing", "1.5"], "emission_smoothing"),
+        (["ginc", "--shots", "-1"], "--shots"),
         (["frobnicate"], "invalid choice"),
     ],
 )

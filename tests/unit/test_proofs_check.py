@@ -29,7 +29,8 @@ def test_expected_claims_are_registered():
     assert {
         "F0", "F1", "anbn-padding-floor", "anbn-prompt-counts", "KL-chain-rule", "L1", "L1-swap",
         "L1-inequalities", "F2-bound", "anbn-pcfg-closed-forms", "anbn-uniform-closed-forms",
-        "F3-relu-rescaling", "F3-gradients-sgd", "F3-layernorm",
+        "F3-relu-rescaling", "F3-gradients-sgd", "F3-layernorm", "ginc-mixture-marginal",
+        "ginc-posterior-concentration",
     } <= set(registered())
 
 
