@@ -210,20 +210,24 @@ def forward_scaled(
             for l in range(nb):
                 if totals[l] > 0.0:
                     logs[l] += math.log(totals[l])
+                    inv = 1.0 / totals[l]  # multiply by the reciprocal: one extra rounding, no divisions
+                    if inv == np.inf:  # subnormal total: products already left the normal range
+                        flagged[lo + l] = True
+                        inv = 1.0
+                    totals[l] = inv
                 else:
                     alive[l] = False
                     totals[l] = 1.0  # α̂ is all zeros and stays so
                 mins[l] = np.inf
             for v in range(nv):
                 for s in range(ns):
-                    nzx[v, s] = False
+                    positive = False
                     for l in range(nb):
-                        a = x[v, s, l] / totals[l]
+                        a = x[v, s, l] * totals[l]
                         x[v, s, l] = a
-                        if a > 0.0:
-                            nzx[v, s] = True
-                            if a < mins[l]:
-                                mins[l] = a
+                        positive |= a > 0.0
+                        mins[l] = min(mins[l], a if a > 0.0 else np.inf)
+                    nzx[v, s] = positive
             running = False
             for l in range(nb):
                 p = lo + l

@@ -172,6 +172,8 @@ def generate_ginc(config: GincConfig | None = None, **overrides: Any) -> GincMix
     """
     if config is None:
         config = GincConfig(**overrides)
+    elif not isinstance(config, GincConfig):
+        raise ValueError(f"config must be a GincConfig (or pass keyword overrides), got {type(config).__name__}")
     elif overrides:
         raise ValueError("pass either config or keyword overrides, not both")
     c = config

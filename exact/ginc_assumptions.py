@@ -32,7 +32,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exact._validate import check_int
-from exact.mixture import HMMMixture
+from exact.ginc import GincMixture
+from exact.mixture import HMMMixture, as_mixture
 
 __all__ = ["AssumptionReport", "check_assumptions", "is_primitive"]
 
@@ -123,7 +124,7 @@ def _reaches_delimiter(transmat: NDArray[np.float64], emits_delim: NDArray[np.bo
 
 
 def check_assumptions(
-    mixture: HMMMixture,
+    mixture: HMMMixture | GincMixture,
     *,
     delimiter: int = 0,
     kl_rate_length: int = 2000,
@@ -133,8 +134,7 @@ def check_assumptions(
 ) -> AssumptionReport:
     """Check irreducibility, aperiodicity, delimiter reachability (all concepts) and
     estimate pairwise KL rates (the first ``distinguishability_concepts`` concepts)."""
-    if not isinstance(mixture, HMMMixture):
-        raise ValueError(f"mixture must be an HMMMixture, got {type(mixture).__name__}")
+    mixture = as_mixture(mixture)
     check_int(delimiter, "delimiter", minimum=0, maximum=mixture.vocab_size - 1)
     length = check_int(kl_rate_length, "kl_rate_length")
     n_samples = check_int(kl_rate_samples, "kl_rate_samples", minimum=2)
@@ -157,11 +157,7 @@ def check_assumptions(
         aperiodic[c] = _recurrent_classes_aperiodic(g)
         reach[c] = _reaches_delimiter(t, em)
 
-    sub = HMMMixture(
-        np.full(n_cmp, 1.0 / n_cmp), mixture.start[:n_cmp], mixture.slot_transmat[:n_cmp],
-        mixture.value_transmat if mixture.value_transmat.shape[0] == 1 else mixture.value_transmat[:n_cmp],
-        mixture.emissions if mixture.emissions.shape[0] == 1 else mixture.emissions[:n_cmp],
-    )
+    sub = mixture.select_concepts(np.arange(n_cmp))
     rates = np.zeros((n_cmp, n_cmp))
     half = np.zeros((n_cmp, n_cmp))
     for i, child in enumerate(np.random.SeedSequence(seed).spawn(n_cmp)):

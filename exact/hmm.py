@@ -39,7 +39,12 @@ def check_stochastic(
     Raises ``ValueError`` naming ``name``, the offending row (index tuple) and
     its value when the shape, finiteness, sign or row sums are wrong.
     """
-    arr = np.array(value, dtype=np.float64, copy=True)
+    if not (isinstance(tol, (int, float)) and 0.0 <= tol < 1.0):
+        raise ValueError(f"tol must be a number in [0, 1), got {tol!r}")
+    try:
+        arr = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array, got {type(value).__name__}: {exc}") from None
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if arr.shape[-1] == 0 or (arr.ndim and 0 in arr.shape):

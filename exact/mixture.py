@@ -35,7 +35,7 @@ from exact.hmm import CategoricalHMM, check_stochastic
 from exact.predictor import ROW_SUM_TOL, NextTokenProbs
 from exact.tokens import TokenBatch
 
-__all__ = ["ForwardResult", "HMMMixture", "Posterior", "log_sum_exp"]
+__all__ = ["ForwardResult", "HMMMixture", "Posterior", "as_mixture", "log_sum_exp"]
 
 #: Products of probabilities below this would leave the normal float64 range
 #: (minimum normal ≈ 2.2e-308); the scaled recursion stays above it or defers to log space.
@@ -202,19 +202,38 @@ class HMMMixture:
             tol=max(h.tol for h in hmms),
         )
 
+    def _concept(self, concept: object) -> int:
+        return check_int(concept, "concept", minimum=0, maximum=self.n_concepts - 1)
+
+    def select_concepts(
+        self, concepts: NDArray[np.int64], *, prior: object = None, start: object = None
+    ) -> HMMMixture:
+        """The mixture of ``concepts`` (repeats allowed), with a new ``prior`` (default uniform)
+        and optionally new start distributions (n_selected, n_states)."""
+        idx = np.asarray(concepts, dtype=np.int64).reshape(-1)
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= self.n_concepts:
+            raise ValueError(f"concepts must be non-empty indices in 0..{self.n_concepts - 1}, got {concepts!r}")
+        pick = lambda a: a if a.shape[0] == 1 else a[idx]  # noqa: E731  (shared factors stay shared)
+        return HMMMixture(
+            np.full(idx.size, 1.0 / idx.size) if prior is None else prior,
+            self.start[idx] if start is None else start,
+            self.slot_transmat[idx], pick(self.value_transmat), pick(self.emissions), tol=self.tol,
+        )
+
     def transmat(self, concept: int) -> NDArray[np.float64]:
         """Dense ``T_θ = V_θ ⊗ S_θ`` of one concept, shape (n_states, n_states)."""
+        concept = self._concept(concept)
         v = self.value_transmat[concept if self.value_transmat.shape[0] > 1 else 0]
         return np.kron(v, self.slot_transmat[concept])
 
     def emission_matrix(self, concept: int) -> NDArray[np.float64]:
         """``B_θ``, shape (n_states, vocab)."""
+        concept = self._concept(concept)
         return self.emissions[concept if self.emissions.shape[0] > 1 else 0]
 
     def component(self, concept: int) -> CategoricalHMM:
         """Concept ``concept`` as a dense :class:`~exact.hmm.CategoricalHMM`."""
-        if not 0 <= concept < self.n_concepts:
-            raise ValueError(f"concept must lie in 0..{self.n_concepts - 1}, got {concept}")
+        concept = self._concept(concept)
         return CategoricalHMM(
             self.start[concept], self.transmat(concept), self.emission_matrix(concept), tol=self.tol
         )
@@ -341,21 +360,27 @@ class HMMMixture:
         """``p(θ | x)`` per row; undefined (zero row) where ``p(x) = 0``."""
         return self._posterior(self.log_likelihoods(batch))
 
-    def next_token_probs(self, batch: TokenBatch) -> NextTokenProbs:
-        """The Bayes predictive ``p(y | x) = Σ_θ p(θ | x) p(y | x, θ)`` (the predictor interface)."""
+    def bayes(self, batch: TokenBatch) -> tuple[Posterior, NextTokenProbs]:
+        """``p(θ | x)`` and the Bayes predictive ``p(y | x)`` from one forward pass."""
         self._check_batch(batch)
         n, k, m = len(batch), self.n_concepts, self.vocab_size
         probs = np.zeros((n, m))
+        post = np.zeros((n, k))
+        marg = np.empty(n)
         defined = np.zeros(n, dtype=bool)
         step = max(1, _MAX_PRED_CELLS // (k * m))
         for lo in range(0, n, step):
             rows = np.arange(lo, min(n, lo + step))
             res = self.forward(batch.select(rows), predictive=True)
-            post = self._posterior(res.loglik)
+            part = self._posterior(res.loglik)
             assert res.predictive is not None
-            probs[rows] = np.einsum("nk,nkm->nm", post.probs, res.predictive)
-            defined[rows] = post.defined
-        return NextTokenProbs(probs, defined)
+            probs[rows] = np.einsum("nk,nkm->nm", part.probs, res.predictive)
+            post[rows], marg[rows], defined[rows] = part.probs, part.log_marginal, part.defined
+        return Posterior(post, defined, marg), NextTokenProbs(probs, defined)
+
+    def next_token_probs(self, batch: TokenBatch) -> NextTokenProbs:
+        """The Bayes predictive ``p(y | x) = Σ_θ p(θ | x) p(y | x, θ)`` (the predictor interface)."""
+        return self.bayes(batch)[1]
 
     # --- sets of strings -----------------------------------------------------------
     def log_prob_sets(self, sets: Sequence[Sequence[int]]) -> tuple[float, NDArray[np.float64]]:
@@ -369,7 +394,10 @@ class HMMMixture:
         classes: dict[tuple[int, ...], int] = {}
         obs = np.empty((1, len(sets)), dtype=np.int64)
         for t, s in enumerate(sets):
-            key = tuple(sorted({int(o) for o in s}))
+            ids = list(s)
+            if not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in ids):
+                raise ValueError(f"sets[{t}] must hold integer token ids, got {ids}")
+            key = tuple(sorted({int(o) for o in ids}))
             if not key or key[0] < 0 or key[-1] >= m:
                 raise ValueError(f"sets[{t}] must be a non-empty set of token ids in 0..{m - 1}, got {list(s)}")
             obs[0, t] = key[0] if len(key) == 1 else classes.setdefault(key, m + len(classes))
@@ -397,7 +425,7 @@ class HMMMixture:
         if concept is None:
             concepts = _draw(np.broadcast_to(self.prior, (n, self.n_concepts)), rng)
         else:
-            concepts = np.full(n, check_int(concept, "concept", minimum=0, maximum=self.n_concepts - 1))
+            concepts = np.full(n, self._concept(concept))
         hidden = np.empty((n, t_len), dtype=np.int64)
         tokens = np.empty((n, t_len), dtype=np.int64)
         hidden[:, 0] = _draw(self.start[concepts], rng)
@@ -410,6 +438,14 @@ class HMMMixture:
                 hidden[:, t] = _draw(self.value_transmat[cv, v], rng) * ns + _draw(self.slot_transmat[concepts, s], rng)
             tokens[:, t] = _draw(self.emissions[ce, hidden[:, t]], rng)
         return TokenBatch(tokens, np.full(n, t_len), self.vocab_size), concepts, hidden
+
+
+def as_mixture(obj: object, name: str = "mixture") -> HMMMixture:
+    """``obj`` if it is an :class:`HMMMixture`, or its ``.mixture`` (e.g. a :class:`~exact.ginc.GincMixture`)."""
+    inner = getattr(obj, "mixture", obj)
+    if not isinstance(inner, HMMMixture):
+        raise ValueError(f"{name} must be an HMMMixture or a GincMixture, got {type(obj).__name__}")
+    return inner
 
 
 def _draw(rows: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.int64]:

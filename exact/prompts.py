@@ -11,7 +11,9 @@ each example a fresh start value ``v ∈ {0..n_values−1}``; the example's hidd
 states start at ``(v, s)`` and follow ``T_θ*`` for ``k − 1`` steps, its tokens
 are emitted by ``B``. GINC's *label* is the argmax of the true concept's
 next-token predictive given the query ``x`` only, started uniformly over the
-values at slot ``s``; ties go to the smallest token id (``np.argmax``).
+values at slot ``s``. Ties — probabilities within a relative :data:`TIE_RTOL` of
+the maximum, so that exact ties broken by rounding stay ties — go to the
+smallest token id, for labels and predictions alike.
 
 The *Bayes ICL prediction* is ``argmax_y p(y | prompt)`` under the pretraining
 mixture (:meth:`~exact.mixture.HMMMixture.next_token_probs`); it is undefined
@@ -38,11 +40,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exact._validate import check_int
-from exact.mixture import HMMMixture
+from exact.ginc import GincMixture
+from exact.mixture import HMMMixture, as_mixture
 from exact.tokens import TokenBatch
 
 __all__ = [
+    "TIE_RTOL",
     "IclPoint",
+    "argmax_ties_low",
     "PromptSample",
     "PromptTemplate",
     "icl_accuracy",
@@ -52,6 +57,21 @@ __all__ = [
 
 #: z-value of a two-sided 95 % interval.
 _Z95 = 1.959963984540054
+#: Probabilities within this relative distance of a row's maximum count as tied with it.
+TIE_RTOL = 1e-12
+
+
+def argmax_ties_low(probs: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Per row, the smallest index whose probability is within :data:`TIE_RTOL` of the row maximum.
+
+    ``np.argmax`` would let rounding decide exact ties (e.g. ``p(1) = p(3)`` computed as
+    ``…651`` and ``…652``).
+
+    >>> argmax_ties_low(np.array([[0.2, 0.4 - 1e-17, 0.4]])).tolist()
+    [1]
+    """
+    top = probs.max(axis=-1, keepdims=True)
+    return np.argmax(probs >= top * (1.0 - TIE_RTOL), axis=-1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,7 @@ class PromptTemplate:
         return [[self.delimiter] if t in delims else other for t in range(self.length)]
 
 
-def prompt_set_log_prob(mixture: HMMMixture, template: PromptTemplate, *, content: str = "any") -> float:
+def prompt_set_log_prob(mixture: HMMMixture | GincMixture, template: PromptTemplate, *, content: str = "any") -> float:
     """``log P_p(S_n)``: the pretraining probability that a document starts with an n-shot prompt.
 
     ``S_n`` is the set of all token strings of length ``L_n`` with the
@@ -101,16 +121,17 @@ def prompt_set_log_prob(mixture: HMMMixture, template: PromptTemplate, *, conten
     between, the set of PAPER.md §4.4.2). Exact, by one forward pass over
     token *sets* (:meth:`~exact.mixture.HMMMixture.log_prob_sets`).
     """
-    return mixture.log_prob_sets(template.token_sets(mixture.vocab_size, content=content))[0]
+    mix = as_mixture(mixture)
+    return mix.log_prob_sets(template.token_sets(mix.vocab_size, content=content))[0]
 
 
-def _check_mixture(mixture: HMMMixture, template: PromptTemplate) -> None:
-    if not isinstance(mixture, HMMMixture):
-        raise ValueError(f"mixture must be an HMMMixture, got {type(mixture).__name__}")
+def _check_mixture(obj: object, template: PromptTemplate) -> HMMMixture:
+    mixture = as_mixture(obj)
     if mixture.n_slots < 2:
         raise ValueError(f"GINC prompts need n_slots ≥ 2 (slot 0 is the delimiter slot), got {mixture.n_slots}")
     if template.delimiter >= mixture.vocab_size:
         raise ValueError(f"delimiter={template.delimiter} is not a token id (vocab_size={mixture.vocab_size})")
+    return mixture
 
 
 def _pair_mixture(mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArray[np.int64]) -> HMMMixture:
@@ -118,9 +139,7 @@ def _pair_mixture(mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArr
     nv, ns = mixture.n_values, mixture.n_slots
     start = np.zeros((concepts.size, nv * ns))
     start[np.arange(concepts.size)[:, None], np.arange(nv)[None, :] * ns + slots[:, None]] = 1.0 / nv
-    vt = mixture.value_transmat if mixture.value_transmat.shape[0] == 1 else mixture.value_transmat[concepts]
-    em = mixture.emissions if mixture.emissions.shape[0] == 1 else mixture.emissions[concepts]
-    return HMMMixture(np.full(concepts.size, 1.0 / concepts.size), start, mixture.slot_transmat[concepts], vt, em)
+    return mixture.select_concepts(concepts, start=start)
 
 
 def _labels(mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArray[np.int64], x: TokenBatch) -> NDArray[np.int64]:
@@ -132,14 +151,13 @@ def _labels(mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArray[np.
         sub._token_table(), predictive=True, method="auto",
     )
     assert res.predictive is not None
-    return np.where(res.loglik > -np.inf, np.argmax(res.predictive, axis=1), -1)
+    return np.where(res.loglik > -np.inf, argmax_ties_low(res.predictive), -1)
 
 
 def _bayes_predictions(mixture: HMMMixture, prompts: TokenBatch) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """``argmax_y p(y | prompt)`` (−1 where undefined) and ``p(θ | prompt)``."""
-    out = mixture.next_token_probs(prompts)
-    post = mixture.posterior(prompts).probs
-    return np.where(out.defined, np.argmax(out.probs, axis=1), -1), post
+    post, out = mixture.bayes(prompts)
+    return np.where(out.defined, argmax_ties_low(out.probs), -1), post.probs
 
 
 @dataclass(frozen=True)
@@ -159,10 +177,13 @@ class PromptSample:
 
 
 def sample_prompts(
-    mixture: HMMMixture, template: PromptTemplate, n_prompts: int, rng: np.random.Generator
+    mixture: HMMMixture | GincMixture, template: PromptTemplate, n_prompts: int, rng: np.random.Generator
 ) -> PromptSample:
-    """Draw ``n_prompts`` prompts by GINC's ``ID_sample`` process (module docstring)."""
-    _check_mixture(mixture, template)
+    """Draw ``n_prompts`` prompts by GINC's ``ID_sample`` process (module docstring).
+
+    ``mixture`` is an :class:`~exact.mixture.HMMMixture` or a :class:`~exact.ginc.GincMixture`.
+    """
+    mixture = _check_mixture(mixture, template)
     n = check_int(n_prompts, "n_prompts")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -250,7 +271,7 @@ def _exact_point(mixture: HMMMixture, template: PromptTemplate, limit: int) -> I
     assert fx.predictive is not None
     keep_x = (fx.loglik > -np.inf).any(axis=1)
     xs, ll_x = xs[keep_x], fx.loglik[keep_x]
-    labels = np.where(ll_x > -np.inf, np.argmax(fx.predictive[keep_x], axis=2), -1)  # (x, pairs)
+    labels = np.where(ll_x > -np.inf, argmax_ties_low(fx.predictive[keep_x]), -1)  # (x, pairs)
     count = len(ex) ** shots * len(xs)
     if count > limit or count * len(cs) > 20 * limit:
         return None
@@ -292,7 +313,7 @@ def _estimate_point(mixture: HMMMixture, template: PromptTemplate, n_prompts: in
 
 
 def icl_accuracy(
-    mixture: HMMMixture,
+    mixture: HMMMixture | GincMixture,
     k: int,
     shots: Sequence[int],
     *,
@@ -312,6 +333,9 @@ def icl_accuracy(
     """
     if method not in ("auto", "exact", "estimate"):
         raise ValueError(f"method must be 'auto', 'exact' or 'estimate', got {method!r}")
+    if isinstance(shots, (str, bytes)) or not isinstance(shots, Sequence) or not shots:
+        raise ValueError(f"shots must be a non-empty sequence of shot counts, got {shots!r}")
+    shots = [check_int(n, "shots[i]", minimum=0) for n in shots]
     check_int(n_prompts, "n_prompts")
     check_int(seed, "seed", minimum=0)
     check_int(max_enumeration, "max_enumeration")
@@ -319,7 +343,7 @@ def icl_accuracy(
     seeds = np.random.SeedSequence(seed).spawn(len(shots))
     for n_shots, child in zip(shots, seeds, strict=True):
         template = PromptTemplate(k, n_shots, delimiter)
-        _check_mixture(mixture, template)
+        mixture = _check_mixture(mixture, template)
         point = None if method == "estimate" else _exact_point(mixture, template, max_enumeration)
         if point is None and method == "exact":
             raise ValueError(

@@ -21,7 +21,7 @@ from exact._reference import hmm_forward_dense
 from exact.ginc import generate_ginc
 from exact.mixture import HMMMixture, log_sum_exp
 from exact.predictor import NextTokenProbs
-from exact.prompts import icl_accuracy
+from exact.prompts import PromptTemplate, argmax_ties_low, sample_prompts
 from proofs_check.registry import Check, Control, Outcome, claim
 
 #: Relative tolerance of the marginal against the independent sums.
@@ -31,12 +31,13 @@ PRIOR = np.array([0.5, 1 / 3, 1 / 6])
 SHOTS = (0, 1, 2, 4, 8, 16, 32, 64)
 N_PROMPTS = 400
 PROMPT_SEED = 1114
+_Z95 = 1.959963984540054
 
 
 def _tiny() -> HMMMixture:
     """A GINC-structured mixture (3 concepts, 2 values × 3 slots, 4 symbols, smoothed) with a skewed prior."""
     m = generate_ginc(n_concepts=3, n_values=2, n_slots=3, n_symbols=4, emission_smoothing=0.05, seed=3).mixture
-    return HMMMixture(PRIOR, m.start, m.slot_transmat, m.value_transmat, m.emissions)
+    return m.select_concepts(np.arange(3), prior=PRIOR)
 
 
 def _brute_component(mix: HMMMixture, c: int, strings: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -133,22 +134,26 @@ def check_ginc_mixture_marginal() -> Outcome:
     ))
 
 
-def _concentration(mix: HMMMixture) -> Check:
-    points = icl_accuracy(mix, 3, SHOTS, n_prompts=N_PROMPTS, seed=PROMPT_SEED, method="estimate")
-    first, last = points[0], points[-1]
-    grows = last.true_posterior - last.true_posterior_halfwidth > first.true_posterior + first.true_posterior_halfwidth
-    above_prior = last.true_posterior - last.true_posterior_halfwidth > 1.0 / mix.n_concepts + 0.2
-    table = {
-        f"n = {p.n_shots}": (
-            f"E p(θ*|prompt) = {p.true_posterior:.4f} ± {p.true_posterior_halfwidth:.4f}; "
-            f"Bayes ICL accuracy {p.accuracy:.4f} [{p.low:.4f}, {p.high:.4f}]; log P(S_n) = {p.log_prob_prompt_set:.4f}"
-        )
-        for p in points
-    }
+def _concentration(mix: HMMMixture, *, shift: int = 0) -> Check:
+    """E[p(θ | prompt)] for θ = (θ* + shift) mod K must rise with the shots (95 % intervals separate)."""
+    k = mix.n_concepts
+    rows: dict[str, str] = {}
+    means, halves = [], []
+    for n_shots, child in zip(SHOTS, np.random.SeedSequence(PROMPT_SEED).spawn(len(SHOTS)), strict=True):
+        s = sample_prompts(mix, PromptTemplate(3, n_shots), N_PROMPTS, np.random.default_rng(child))
+        post, pred = mix.bayes(s.tokens)
+        target = post.probs[np.arange(N_PROMPTS), (s.concepts + shift) % k]
+        mean, half = float(target.mean()), _Z95 * float(target.std(ddof=1)) / math.sqrt(N_PROMPTS)
+        means.append(mean)
+        halves.append(half)
+        correct = float(np.mean((argmax_ties_low(pred.probs) == s.labels) & pred.defined))
+        rows[f"n = {n_shots}"] = f"E p(θ|prompt) = {mean:.4f} ± {half:.4f}; Bayes ICL accuracy {correct:.4f}"
+    grows = means[-1] - halves[-1] > means[0] + halves[0]
+    above_prior = means[-1] - halves[-1] > 1.0 / k + 0.2
     return Check.numeric(grows and above_prior, {
-        **table,
-        f"95% interval at n = {last.n_shots} above the one at n = 0": grows,
-        f"lower bound at n = {last.n_shots} exceeds the prior 1/K by 0.2": above_prior,
+        **rows,
+        f"95% interval at n = {SHOTS[-1]} above the one at n = 0": grows,
+        f"lower bound at n = {SHOTS[-1]} exceeds the prior 1/K by 0.2": above_prior,
     })
 
 
@@ -163,18 +168,20 @@ def _concentration(mix: HMMMixture) -> Check:
     ),
     method=(
         f"{N_PROMPTS} prompts per shot count n ∈ {list(SHOTS)} sampled by GINC's ID_sample process "
-        f"(seed {PROMPT_SEED}); exact posterior per prompt; 95% normal intervals of the mean must separate "
-        "(n = 64 above n = 0) and the n = 64 lower bound must exceed 1/K + 0.2"
+        f"(seed {PROMPT_SEED}); exact posterior and Bayes prediction per prompt; 95% normal intervals of "
+        f"the mean must separate (n = {SHOTS[-1]} above n = 0) and the n = {SHOTS[-1]} lower bound must "
+        "exceed 1/K + 0.2"
     ),
     source="PAPER.md §4.4.1 (Xie et al. Theorem 1 as restated); PEERS.md A3",
 )
 def check_ginc_posterior_concentration() -> Outcome:
     mix = generate_ginc(emission_smoothing=0.01).mixture
     k = mix.n_concepts
-    clones = HMMMixture(
-        mix.prior, np.repeat(mix.start[:1], k, 0), np.repeat(mix.slot_transmat[:1], k, 0),
-        mix.value_transmat, mix.emissions,
-    )
+    clones = mix.select_concepts(np.zeros(k, dtype=np.int64))
     return Outcome(_concentration(mix), (
-        Control(f"{k} copies of one concept (indistinguishable): the posterior must stay at 1/K", _concentration(clones)),
+        Control(
+            "the same statement for a wrong concept θ = (θ* + 1) mod K, whose posterior must not rise",
+            _concentration(mix, shift=1),
+        ),
+        Control(f"{k} copies of one concept (indistinguishable): the posterior stays at 1/K", _concentration(clones)),
     ))

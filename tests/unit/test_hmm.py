@@ -83,6 +83,16 @@ class TestValidation:
         with pytest.raises(ValueError, match="emissions is required"):
             HMMMixture([1.0], [[1.0]], [[[1.0]]])
 
+    def test_tolerance_and_non_numeric_input(self) -> None:
+        with pytest.raises(ValueError, match=r"tol must be a number in \[0, 1\), got nan"):
+            CategoricalHMM([0.5, 0.2], [[3, 0], [0, 1]], [[1], [1]], tol=float("nan"))
+        with pytest.raises(ValueError, match="transmat must be a numeric array"):
+            CategoricalHMM([1.0], [[1.0], [0.5, 0.5]], [[1.0]])
+        with pytest.raises(ValueError, match=r"sets\[0\] must hold integer token ids"):
+            WIKI.as_mixture().log_prob_sets([[1.7]])  # type: ignore[list-item]
+        with pytest.raises(ValueError, match="concept must be an integer ≥ 0, got -1"):
+            WIKI.as_mixture().transmat(-1)
+
     def test_vocab_mismatch(self) -> None:
         with pytest.raises(ValueError, match="vocab_size=5 does not match the mixture's vocab_size=3"):
             WIKI.as_mixture().forward(TokenBatch.from_sequences([[0, 1]]))
@@ -151,6 +161,21 @@ class TestScaledKernel:
         naive = hmm_forward_dense(batch.tokens, batch.lengths, hmm.start, hmm.transmat, hmm.emissions)
         assert naive[0] == -np.inf
 
+    def test_some_lanes_of_a_block_go_to_log_space(self, rng: np.random.Generator) -> None:
+        """Mixed concepts and lengths with tiny emissions: only the lanes at risk are rerun."""
+        k, h, m = 5, 3, 3
+        em = np.array([[1 - 2e-60, 1e-60, 1e-60], [1e-3, 1 - 2e-3, 1e-3], [0.3, 0.3, 0.4]])
+        t = rng.random((k, h, h)) + 0.05
+        t[:2] = np.eye(h)  # concepts 0 and 1 never leave their start state: weights can only shrink
+        mix = HMMMixture(np.full(k, 0.2), np.full((k, h), 1 / h), t / t.sum(-1, keepdims=True), None, em)
+        seqs = [list(rng.integers(0, m, size=int(n))) for n in rng.integers(0, 40, size=9)] + [[1] * 10 + [0, 2]]
+        batch = TokenBatch.from_sequences(seqs, vocab_size=m)
+        auto, log = mix.forward(batch, predictive=True), mix.forward(batch, predictive=True, method="log")
+        assert 0 < auto.n_log_space < k * len(seqs)
+        np.testing.assert_allclose(auto.loglik, log.loglik, rtol=1e-12)
+        assert auto.predictive is not None and log.predictive is not None
+        np.testing.assert_allclose(auto.predictive, log.predictive, rtol=1e-10, atol=1e-15)
+
     def test_kernel_flags_nothing_on_benign_input(self, rng: np.random.Generator) -> None:
         mix = _random_mixture(rng, 2, 2, 2, 3)
         batch = TokenBatch.from_sequences([list(rng.integers(0, 3, size=50))], vocab_size=3)
@@ -214,3 +239,14 @@ def test_reference_twin_matches_engine(rng: np.random.Generator) -> None:
     batch = TokenBatch.from_sequences(seqs, vocab_size=4)
     ref = hmm_forward_dense(batch.tokens, batch.lengths, mix.start[0], mix.transmat(0), mix.emission_matrix(0))
     np.testing.assert_allclose(mix.log_likelihoods(batch)[:, 0], ref, rtol=1e-12)
+
+
+def test_select_concepts(rng: np.random.Generator) -> None:
+    mix = _random_mixture(rng, k=3, nv=2, ns=2, m=3)
+    sub = mix.select_concepts(np.array([2, 2, 0]), prior=[0.5, 0.25, 0.25])
+    assert sub.n_concepts == 3 and np.array_equal(sub.transmat(1), mix.transmat(2))
+    batch = TokenBatch.from_sequences([[0, 1, 2]], vocab_size=3)
+    ll = mix.log_likelihoods(batch)[0]
+    np.testing.assert_allclose(sub.log_likelihoods(batch)[0], ll[[2, 2, 0]], rtol=1e-14)
+    with pytest.raises(ValueError, match=r"concepts must be non-empty indices in 0\.\.2"):
+        mix.select_concepts(np.array([3]))
