@@ -46,6 +46,15 @@ from exact.prompts import (
     prompt_set_log_prob,
     sample_prompts,
 )
+from exact.qn import DEMO_CONFIG, DEMO_K, SwapModel, ZeroRunnerUpError
+from exact.qn_kl import (
+    IclRow,
+    IclTable,
+    SwapIdentity,
+    icl_table,
+    kl_by_sequences,
+    swap_identity,
+)
 from exact.rules import RuleChecks, check_rules, is_sentence
 from exact.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch, decode, encode
 from exact.witnesses import (
@@ -113,4 +122,15 @@ __all__ = [
     "icl_accuracy",
     "AssumptionReport",
     "check_assumptions",
+    # q_n and ε-non-identifiability (F2)
+    "SwapModel",
+    "ZeroRunnerUpError",
+    "DEMO_CONFIG",
+    "DEMO_K",
+    "SwapIdentity",
+    "swap_identity",
+    "kl_by_sequences",
+    "IclRow",
+    "IclTable",
+    "icl_table",
 ]

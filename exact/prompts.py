@@ -48,6 +48,7 @@ __all__ = [
     "TIE_RTOL",
     "IclPoint",
     "argmax_ties_low",
+    "top_two",
     "PromptSample",
     "PromptTemplate",
     "icl_accuracy",
@@ -72,6 +73,21 @@ def argmax_ties_low(probs: NDArray[np.float64]) -> NDArray[np.int64]:
     """
     top = probs.max(axis=-1, keepdims=True)
     return np.argmax(probs >= top * (1.0 - TIE_RTOL), axis=-1).astype(np.int64)
+
+
+def top_two(probs: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+    """Per row: the top token (smallest id among ties), the runner-up, and whether they tie.
+
+    >>> top, second, tied = top_two(np.array([[0.1, 0.6, 0.3], [0.4, 0.2, 0.4]]))
+    >>> top.tolist(), second.tolist(), tied.tolist()
+    ([1, 0], [2, 2], [False, True])
+    """
+    rows = np.arange(len(probs))
+    top = argmax_ties_low(probs)
+    rest = probs.copy()
+    rest[rows, top] = -np.inf
+    second = argmax_ties_low(rest)
+    return top, second, probs[rows, second] >= probs[rows, top] * (1.0 - TIE_RTOL)
 
 
 @dataclass(frozen=True)
@@ -154,10 +170,15 @@ def _labels(mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArray[np.
     return np.where(res.loglik > -np.inf, argmax_ties_low(res.predictive), -1)
 
 
-def _bayes_predictions(mixture: HMMMixture, prompts: TokenBatch) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """``argmax_y p(y | prompt)`` (−1 where undefined) and ``p(θ | prompt)``."""
+def _bayes_predictions(
+    mixture: HMMMixture, prompts: TokenBatch
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``argmax_y p(y | prompt)``, the swap model ``q_n``'s argmax (the runner-up, or the top
+    where the two tie) — both −1 where ``p(prompt) = 0`` — and ``p(θ | prompt)``."""
     post, out = mixture.bayes(prompts)
-    return np.where(out.defined, argmax_ties_low(out.probs), -1), post.probs
+    top, second, tied = top_two(out.probs)
+    swapped = np.where(tied, top, second)
+    return np.where(out.defined, top, -1), np.where(out.defined, swapped, -1), post.probs
 
 
 @dataclass(frozen=True)
@@ -221,7 +242,9 @@ class IclPoint:
     ``true_posterior`` is ``E[p(θ* | prompt)]`` (with a normal 95 % half-width
     for estimates); ``log_prob_prompt_set`` is ``log P_p(S_n)`` under
     pretraining; ``total_mass`` is the prompt-distribution mass the exact sum
-    covered (1 up to rounding; 1 by definition for estimates).
+    covered (1 up to rounding; 1 by definition for estimates). ``runner_up_*``
+    is the same accuracy for the swap model ``q_n`` (:mod:`exact.qn`), whose
+    prediction is p's runner-up (p's top token where the two tie).
     """
 
     n_shots: int
@@ -235,6 +258,9 @@ class IclPoint:
     n_items: int
     log_prob_prompt_set: float
     total_mass: float
+    runner_up_accuracy: float
+    runner_up_low: float
+    runner_up_high: float
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -283,7 +309,7 @@ def _exact_point(mixture: HMMMixture, template: PromptTemplate, limit: int) -> I
     for j in range(shots):
         tokens[:, j * (k + 1) : j * (k + 1) + k] = ex[idx[:, j]]
     tokens[:, width:] = xs[xi]
-    pred, post = _bayes_predictions(mixture, TokenBatch(tokens, np.full(count, template.length), m))
+    pred, pred_q, post = _bayes_predictions(mixture, TokenBatch(tokens, np.full(count, template.length), m))
     log_joint = ll_x[xi] + np.log(weights)[None, :]
     for j in range(shots):
         log_joint = log_joint + ll_ex[idx[:, j]]
@@ -291,24 +317,27 @@ def _exact_point(mixture: HMMMixture, template: PromptTemplate, limit: int) -> I
         prob = np.exp(log_joint)  # (prompts, pairs)
     correct = (pred[:, None] == labels[xi]) & (pred[:, None] >= 0)
     accuracy = float(np.sum(prob * correct))
+    accuracy_q = float(np.sum(prob * ((pred_q[:, None] == labels[xi]) & (pred_q[:, None] >= 0))))
     undefined = float(np.sum(prob[pred < 0]))
     true_post = float(np.sum(prob * post[:, cs[:, 0]]))
     return IclPoint(
         shots, "exact", accuracy, accuracy, accuracy, undefined, true_post, 0.0, int(count),
-        prompt_set_log_prob(mixture, template), float(np.sum(prob)),
+        prompt_set_log_prob(mixture, template), float(np.sum(prob)), accuracy_q, accuracy_q, accuracy_q,
     )
 
 
 def _estimate_point(mixture: HMMMixture, template: PromptTemplate, n_prompts: int, rng: np.random.Generator) -> IclPoint:
     sample = sample_prompts(mixture, template, n_prompts, rng)
-    pred, post = _bayes_predictions(mixture, sample.tokens)
+    pred, pred_q, post = _bayes_predictions(mixture, sample.tokens)
     correct = int(np.sum((pred == sample.labels) & (pred >= 0)))
     low, high = _wilson(correct, n_prompts)
+    correct_q = int(np.sum((pred_q == sample.labels) & (pred_q >= 0)))
     tp = post[np.arange(n_prompts), sample.concepts]
     half = _Z95 * float(np.std(tp, ddof=1)) / math.sqrt(n_prompts) if n_prompts > 1 else math.inf
     return IclPoint(
         template.n_shots, "estimate", correct / n_prompts, low, high, float(np.mean(pred < 0)),
         float(np.mean(tp)), half, n_prompts, prompt_set_log_prob(mixture, template), 1.0,
+        correct_q / n_prompts, *_wilson(correct_q, n_prompts),
     )
 
 

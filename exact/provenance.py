@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "git_commit", "library_versions", "provenance"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "git_commit", "library_versions", "provenance"]
 
-LIBRARIES = ("nonident", "numpy", "scipy", "sympy", "networkx", "numba", "llvmlite", "torch")
+LIBRARIES = ("nonident", "numpy", "scipy", "sympy", "networkx", "numba", "llvmlite", "torch", "python-flint", "matplotlib")
 
 
 def git_commit(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -65,12 +65,17 @@ def provenance(config: dict[str, Any] | None = None, seed: int | None = None) ->
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be read
         os.replace(tmp, path)
     except BaseException:

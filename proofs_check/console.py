@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from exact import cli as exact_cli
-from exact import ginc_cli
+from exact import ginc_cli, icl_cli
 from exact._cli_util import EXIT_USAGE, CliError, Parser
 from proofs_check import cli as check_cli
 
@@ -22,6 +22,7 @@ def build_parser() -> Parser:
     check_cli.add_parser(sub)
     exact_cli.add_parser(sub)
     ginc_cli.add_parser(sub)
+    icl_cli.add_parser(sub)
     return parser
 
 

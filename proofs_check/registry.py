@@ -16,13 +16,14 @@ claim's exception stop the others (an exception is a failure with its message).
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Check", "Control", "Outcome", "Claim", "ClaimRecord", "claim", "registered", "run_claims"]
+__all__ = ["Check", "Control", "Figure", "Outcome", "Claim", "ClaimRecord", "claim", "registered", "run_claims"]
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,27 @@ class Control:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """A PNG a claim computed (written next to the report as ``proof-check-<name>.png``)."""
+
+    name: str
+    caption: str
+    png: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.name):
+            raise ValueError(f"figure name must be lower-case letters, digits and '-', got {self.name!r}")
+        if not self.png.startswith(b"\x89PNG"):
+            raise ValueError(f"figure {self.name!r} is not a PNG")
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What a claim function returns: the check, and at least one negative control."""
+    """What a claim function returns: the check, at least one negative control, optional figures."""
 
     check: Check
     controls: tuple[Control, ...]
+    figures: tuple[Figure, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.controls:
@@ -108,9 +125,12 @@ class ClaimRecord:
     negative_controls: list[dict[str, Any]]
     seconds: float
     error: str | None = None
+    figures: list[Figure] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["figures"] = [{"name": f.name, "caption": f.caption, "file": f"proof-check-{f.name}.png"} for f in self.figures]
+        return d
 
 
 _REGISTRY: dict[str, Claim] = {}
@@ -164,7 +184,7 @@ def _run_one(c: Claim) -> ClaimRecord:
     status = "pass" if out.check.passed and all(ctl["rejected"] for ctl in controls) else "fail"
     return ClaimRecord(
         c.id, c.title, c.statement, c.method, c.source, status,
-        {"held": out.check.passed, **out.check.evidence}, controls, seconds,
+        {"held": out.check.passed, **out.check.evidence}, controls, seconds, None, list(out.figures),
     )
 
 

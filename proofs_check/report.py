@@ -2,12 +2,14 @@
 
 The renderers are pure (records + metadata → string); :func:`write_reports`
 writes the three files atomically. The HTML page is standalone: inline CSS, no
-scripts, no external resources, so it opens offline (LaTeX is shown as source).
+scripts, no external resources (figures are embedded as data URIs), so it opens
+offline (LaTeX is shown as source).
 Reports are generated, never edited by hand.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from exact.provenance import atomic_write_text
+from exact.provenance import atomic_write_bytes, atomic_write_text
 from proofs_check.registry import ClaimRecord
 
 __all__ = ["render_html", "render_json", "render_markdown", "write_reports"]
@@ -144,6 +146,8 @@ def render_markdown(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str
             "",
             *_evidence_table(r.evidence),
         ]
+        for f in r.figures:
+            lines += [f"![{f.caption}]({REPORT_STEM}-{f.name}.png)", "", f"*Figure.* {f.caption}", ""]
         for k, nc in enumerate(r.negative_controls, 1):
             verdict = "rejected by the check, as it must be" if nc["rejected"] else "NOT rejected: the check cannot tell"
             lines += [f"*Negative control {k}.* {nc['description']} — {verdict}.", "", *_evidence_table(nc["evidence"])]
@@ -188,6 +192,12 @@ def render_html(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
             f"<p><strong>Statement.</strong> <span class=math>{_h(r.statement)}</span></p>",
             f"<p><strong>Method.</strong> {_h(r.method)}</p><p><strong>Source.</strong> {_h(r.source)} · {r.seconds:.2f} s</p>",
             f"<h3>Evidence</h3>{_html_table(r.evidence)}",
+            *(
+                f"<figure><img alt='{_h(f.caption)}' style='max-width:100%' "
+                f"src='data:image/png;base64,{base64.b64encode(f.png).decode('ascii')}'>"
+                f"<figcaption>{_h(f.caption)}</figcaption></figure>"
+                for f in r.figures
+            ),
         ]
         for k, nc in enumerate(r.negative_controls, 1):
             verdict = "rejected, as it must be" if nc["rejected"] else "NOT rejected: the check cannot tell"
@@ -211,11 +221,13 @@ def render_html(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
 
 
 def write_reports(records: Sequence[ClaimRecord], meta: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write ``proof-check.{json,md,html}`` into ``out_dir``, each atomically."""
+    """Write ``proof-check.{json,md,html}`` (and each claim's ``proof-check-<figure>.png``) into
+    ``out_dir``, each atomically; the HTML embeds the figures, so it stays standalone."""
     out = Path(out_dir)
     texts = {  # render all before writing any
         "json": render_json(records, meta),
         "md": render_markdown(records, meta),
         "html": render_html(records, meta),
     }
-    return [atomic_write_text(out / f"{REPORT_STEM}.{ext}", text) for ext, text in texts.items()]
+    paths = [atomic_write_bytes(out / f"{REPORT_STEM}-{f.name}.png", f.png) for r in records for f in r.figures]
+    return paths + [atomic_write_text(out / f"{REPORT_STEM}.{ext}", text) for ext, text in texts.items()]

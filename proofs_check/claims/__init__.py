@@ -2,11 +2,11 @@
 
 ``REPORT_ORDER`` fixes the order of the report (the paper's logic, not import order):
 the two-variable example, the KL identities behind every case study, the aⁿbⁿ
-closed forms and case study 1, the GINC ground truth of case study 2, then case study 3. Claims missing from it follow
+closed forms and case study 1, the GINC ground truth and the q_n construction of case study 2, then case study 3. Claims missing from it follow
 in registration order.
 """
 
-from proofs_check.claims import anbn, anbn_closed_forms, f0, f3, ginc, kl_identities  # noqa: F401  (registers)
+from proofs_check.claims import anbn, anbn_closed_forms, f0, f2_icl, f3, ginc, kl_identities  # noqa: F401  (registers)
 
 REPORT_ORDER = (
     "F0",
@@ -22,9 +22,14 @@ REPORT_ORDER = (
     "anbn-prompt-counts",
     "ginc-mixture-marginal",
     "ginc-posterior-concentration",
+    "F2-identity",
+    "F2-symmetry",
+    "F2-bounds",
+    "F2-flips",
+    "F2-vanishing",
     "F3-relu-rescaling",
     "F3-gradients-sgd",
     "F3-layernorm",
 )
 
-__all__ = ["REPORT_ORDER", "anbn", "anbn_closed_forms", "f0", "f3", "ginc", "kl_identities"]
+__all__ = ["REPORT_ORDER", "anbn", "anbn_closed_forms", "f0", "f2_icl", "f3", "ginc", "kl_identities"]

@@ -53,6 +53,31 @@ def test_ginc_json_exact_curve_and_provenance(capsys):
     assert doc["provenance"]["config"]["n_concepts"] == 2 and "commit" in doc["provenance"]
 
 
+def test_icl_json_certified_n_epsilon(capsys):
+    code, out, _ = run(capsys, "icl", "--epsilon", "1e-9", "--max-shots", "3", "--prompts", "200", "--json")
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["n_epsilon"]["1e-9"] == 6
+    assert doc["log10 of the certified upper bound of KL(p‖q_n) at N_epsilon"]["1e-9"] < -9
+    for row in doc["rows"]:
+        assert row["exact"]["flips"] == row["exact"]["n_positive"] > 0
+        assert row["exact"]["kl"] <= row["bound_mass"] <= row["certified_upper"]
+    assert doc["provenance"]["config"]["epsilon"] == "1e-9"
+
+
+def test_icl_default_run_certifies_and_counts_the_flips_at_n_epsilon(capsys):
+    code, out, _ = run(capsys, "icl", "--epsilon", "1e-9", "--prompts", "100")
+    assert code == 0
+    assert "At N_ε = 6 for ε = 1e-9: KL(p‖q_6) < ε is certified, and the argmax flips on 1,594,323 of the 1,594,323" in out
+
+
+def test_icl_table_prints_epsilon_only_when_certified(capsys):
+    code, out, _ = run(capsys, "icl", "--epsilon", "1e-400", "--max-shots", "2", "--prompts", "100")
+    assert code == 0
+    assert "ε = 1e-400   N_ε = " in out and "10^-400" in out and "← --epsilon" in out
+    assert " yes " not in out  # no row n ≤ 2 is certified below 1e-400
+
+
 def test_ginc_table_says_estimate(capsys):
     code, out, _ = run(capsys, "ginc", "--shots", "2", "--prompts", "50", "--smoothing", "0.01")
     assert code == 0
@@ -75,6 +100,10 @@ def test_ginc_table_says_estimate(capsys):
         (["ginc", "--concepts", "0"], "n_concepts"),
         (["ginc", "--smoothing", "1.5"], "emission_smoothing"),
         (["ginc", "--shots", "-1"], "--shots"),
+        (["icl", "--epsilon", "0"], "--epsilon"),
+        (["icl", "--epsilon", "abc"], "--epsilon"),
+        (["icl", "--smoothing", "0"], "emission smoothing"),
+        (["icl", "--tie-policy", "ignore"], "invalid choice"),
         (["frobnicate"], "invalid choice"),
     ],
 )

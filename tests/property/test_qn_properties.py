@@ -1,0 +1,53 @@
+"""Properties of q_n on random small mixtures and templates (issue 4)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exact.certify import arb_float_bounds, certified_kl_upper, certified_prompt_set_masses, emission_floor
+from exact.mixture import HMMMixture
+from exact.prompts import PromptTemplate
+from exact.qn import SwapModel
+from exact.qn_kl import kl_by_sequences, swap_identity
+from tests.strategies import hmm_mixtures
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[HMMMixture, PromptTemplate]:
+    mix = draw(hmm_mixtures(max_concepts=3, max_values=2, max_slots=2, max_vocab=3, full_support_emissions=True))
+    n = draw(st.integers(0, 1))
+    k = draw(st.integers(2, 3 if mix.vocab_size == 2 else 2))
+    return mix, PromptTemplate(k, n, delimiter=draw(st.integers(0, mix.vocab_size - 1)))
+
+
+@given(cases())
+def test_identity_equals_brute_force_in_both_directions(case: tuple[HMMMixture, PromptTemplate]) -> None:
+    mix, t = case
+    ident = swap_identity(mix, t, tie_policy="keep")
+    q = SwapModel(mix, t, tie_policy="keep")
+    forward, reverse = kl_by_sequences(mix, q, t.length + 1), kl_by_sequences(q, mix, t.length + 1)
+    assert math.isclose(forward, ident.kl, rel_tol=1e-10, abs_tol=1e-300)
+    assert math.isclose(reverse, ident.kl, rel_tol=1e-10, abs_tol=1e-300)
+
+
+@given(cases())
+def test_every_argmax_flips_except_ties(case: tuple[HMMMixture, PromptTemplate]) -> None:
+    mix, t = case
+    ident = swap_identity(mix, t, tie_policy="keep")
+    assert ident.flips + ident.ties == ident.n_positive == mix.vocab_size ** (t.length - t.n_shots)
+
+
+@given(cases())
+def test_bounds_hold_and_the_certified_bound_contains_the_value(case: tuple[HMMMixture, PromptTemplate]) -> None:
+    mix, t = case
+    ident = swap_identity(mix, t, tie_policy="keep")
+    mass_ball = list(certified_prompt_set_masses(mix, t.k, t.n_shots, delimiter=t.delimiter))[-1]
+    lo, hi = arb_float_bounds(mass_ball)
+    assert lo * (1 - 1e-12) <= ident.prompt_set_mass <= hi * (1 + 1e-12)
+    if ident.flips:
+        assert ident.kl <= ident.prompt_set_mass * math.log(1 / ident.c_min) * (1 + 1e-12)
+    upper = arb_float_bounds(certified_kl_upper(mass_ball, emission_floor(mix)))[1]
+    assert 0.0 <= ident.kl <= upper
