@@ -36,6 +36,7 @@ from exact.predictor import (
     NextTokenProbs,
     Predictor,
     UndefinedConditionalError,
+    sample_sequences,
     sequence_log_prob,
 )
 from exact.prompts import (
@@ -79,6 +80,7 @@ __all__ = [
     "Predictor",
     "NextTokenProbs",
     "UndefinedConditionalError",
+    "sample_sequences",
     "sequence_log_prob",
     # aⁿbⁿ
     "LengthLaw",

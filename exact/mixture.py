@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exact import _hmm_kernels
+from exact._sampling import draw_rows
 from exact._validate import check_int
 from exact.hmm import CategoricalHMM, check_stochastic
 from exact.predictor import ROW_SUM_TOL, NextTokenProbs
@@ -423,20 +424,20 @@ class HMMMixture:
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         if concept is None:
-            concepts = _draw(np.broadcast_to(self.prior, (n, self.n_concepts)), rng)
+            concepts = draw_rows(np.broadcast_to(self.prior, (n, self.n_concepts)), rng)
         else:
             concepts = np.full(n, self._concept(concept))
         hidden = np.empty((n, t_len), dtype=np.int64)
         tokens = np.empty((n, t_len), dtype=np.int64)
-        hidden[:, 0] = _draw(self.start[concepts], rng)
+        hidden[:, 0] = draw_rows(self.start[concepts], rng)
         ns = self.n_slots
         cv = concepts if self.value_transmat.shape[0] > 1 else np.zeros_like(concepts)
         ce = concepts if self.emissions.shape[0] > 1 else np.zeros_like(concepts)
         for t in range(t_len):
             if t:
                 v, s = np.divmod(hidden[:, t - 1], ns)
-                hidden[:, t] = _draw(self.value_transmat[cv, v], rng) * ns + _draw(self.slot_transmat[concepts, s], rng)
-            tokens[:, t] = _draw(self.emissions[ce, hidden[:, t]], rng)
+                hidden[:, t] = draw_rows(self.value_transmat[cv, v], rng) * ns + draw_rows(self.slot_transmat[concepts, s], rng)
+            tokens[:, t] = draw_rows(self.emissions[ce, hidden[:, t]], rng)
         return TokenBatch(tokens, np.full(n, t_len), self.vocab_size), concepts, hidden
 
 
@@ -446,12 +447,3 @@ def as_mixture(obj: object, name: str = "mixture") -> HMMMixture:
     if not isinstance(inner, HMMMixture):
         raise ValueError(f"{name} must be an HMMMixture or a GincMixture, got {type(obj).__name__}")
     return inner
-
-
-def _draw(rows: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.int64]:
-    """One categorical draw per row by inverse CDF (never a zero-probability entry)."""
-    cdf = np.cumsum(rows, axis=1)
-    u = rng.random(rows.shape[0]) * cdf[:, -1]
-    # cdf[j-1] ≤ u < cdf[j] implies rows[j] > 0; u can round up to cdf[-1]: take the last positive entry
-    last_positive = rows.shape[1] - 1 - np.argmax(rows[:, ::-1] > 0, axis=1)
-    return np.minimum((cdf <= u[:, None]).sum(axis=1), last_positive).astype(np.int64)

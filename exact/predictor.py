@@ -13,18 +13,22 @@ probabilities, rule-extrapolation mass) apply to every model unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from exact._sampling import draw_rows
+from exact._validate import check_int
 from exact.tokens import TokenBatch
 
 __all__ = [
     "NextTokenProbs",
     "Predictor",
     "UndefinedConditionalError",
+    "sample_sequences",
     "sequence_log_prob",
 ]
 
@@ -122,3 +126,25 @@ def sequence_log_prob(predictor: Predictor, batch: TokenBatch, *, start: int = 0
         with np.errstate(divide="ignore"):
             total[rows] += np.log(chosen)
     return total
+
+
+def sample_sequences(
+    predictor: Predictor, n_sequences: int, length: int, rng: np.random.Generator, *, prefix: Sequence[int] = ()
+) -> TokenBatch:
+    """Draw ``n_sequences`` continuations of ``prefix`` to ``length`` tokens from any predictor.
+
+    Ancestral sampling through :meth:`Predictor.next_token_probs` (one batched
+    call per position), so exact distributions, constructed models such as
+    ``q_n`` and trained networks sample alike. Raises
+    :class:`UndefinedConditionalError` if a sampled prefix has no conditional.
+    """
+    n = check_int(n_sequences, "n_sequences")
+    total = check_int(length, "length", minimum=len(prefix))
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    tokens = np.zeros((n, total), dtype=np.int64)
+    tokens[:, : len(prefix)] = np.asarray(prefix, dtype=np.int64)
+    for t in range(len(prefix), total):
+        probs = predictor.next_token_probs(TokenBatch(tokens[:, :t], np.full(n, t), predictor.vocab_size)).require_defined()
+        tokens[:, t] = draw_rows(probs, rng)
+    return TokenBatch(tokens, np.full(n, total), predictor.vocab_size)

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from exact._sampling import draw_rows
 from exact._validate import check_int
 from exact.ginc import GincMixture
 from exact.mixture import HMMMixture, as_mixture
@@ -208,10 +209,8 @@ def sample_prompts(
     n = check_int(n_prompts, "n_prompts")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    from exact.mixture import _draw
-
     k, shots, ns, nv = template.k, template.n_shots, mixture.n_slots, mixture.n_values
-    concepts = _draw(np.broadcast_to(mixture.prior, (n, mixture.n_concepts)), rng)
+    concepts = draw_rows(np.broadcast_to(mixture.prior, (n, mixture.n_concepts)), rng)
     slots = rng.integers(1, ns, size=n).astype(np.int64)
     cv = concepts if mixture.value_transmat.shape[0] > 1 else np.zeros_like(concepts)
     ce = concepts if mixture.emissions.shape[0] > 1 else np.zeros_like(concepts)
@@ -222,9 +221,9 @@ def sample_prompts(
         slot = slots.copy()
         for i in range(k):
             if i:
-                value = _draw(mixture.value_transmat[cv, value], rng)
-                slot = _draw(mixture.slot_transmat[concepts, slot], rng)
-            tokens[:, j * (k + 1) + i] = _draw(mixture.emissions[ce, value * ns + slot], rng)
+                value = draw_rows(mixture.value_transmat[cv, value], rng)
+                slot = draw_rows(mixture.slot_transmat[concepts, slot], rng)
+            tokens[:, j * (k + 1) + i] = draw_rows(mixture.emissions[ce, value * ns + slot], rng)
     length = template.length
     batch = TokenBatch(tokens[:, :length], np.full(n, length), mixture.vocab_size)
     x = TokenBatch(tokens[:, length - (k - 1) : length], np.full(n, k - 1), mixture.vocab_size)

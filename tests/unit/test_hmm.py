@@ -250,3 +250,17 @@ def test_select_concepts(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(sub.log_likelihoods(batch)[0], ll[[2, 2, 0]], rtol=1e-14)
     with pytest.raises(ValueError, match=r"concepts must be non-empty indices in 0\.\.2"):
         mix.select_concepts(np.array([3]))
+
+
+def test_sampled_frequencies_match_the_exact_marginal() -> None:
+    """HMMMixture.sample against its own exact p(x) on all 9 strings of length 2 (chi-square)."""
+    mix = _random_mixture(np.random.default_rng(3), k=2, nv=2, ns=2, m=3, zeros=0.2)
+    n = 20_000
+    batch, _, _ = mix.sample(n, 2, np.random.default_rng(11))
+    observed = np.bincount(batch.tokens[:, 0] * 3 + batch.tokens[:, 1], minlength=9)
+    strings = TokenBatch.from_sequences([[a, b] for a in range(3) for b in range(3)], vocab_size=3)
+    expected = n * np.exp(mix.log_prob(strings))
+    keep = expected > 0
+    assert observed[~keep].sum() == 0
+    chi2 = float(((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum())
+    assert chi2 < 26.1  # 99.9 % quantile, 8 degrees of freedom (fewer if some strings are impossible)

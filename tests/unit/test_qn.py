@@ -183,3 +183,24 @@ class TestCertified:
         n2 = tab.n_epsilon[1e-2]
         assert n2 is not None and tab.rows[n2].certified_upper < 1e-2
         assert all(r.certified_upper >= 1e-2 for r in tab.rows[:n2])
+
+
+def test_q_n_samples_like_any_predictor() -> None:
+    """Ancestral samples of q_n: sequence frequencies match q_n's exact joint (chi-square bound)."""
+    from exact.predictor import sample_sequences, sequence_log_prob
+
+    mix = generate_ginc(DEMO_CONFIG).mixture
+    q = SwapModel(mix, PromptTemplate(DEMO_K, 0))
+    n = 20_000
+    draws = sample_sequences(q, n, 2, np.random.default_rng(7))
+    again = sample_sequences(q, n, 2, np.random.default_rng(7))
+    assert np.array_equal(draws.tokens, again.tokens)
+    codes = draws.tokens[:, 0] * 3 + draws.tokens[:, 1]
+    observed = np.bincount(codes, minlength=9)
+    all_seqs = TokenBatch.from_sequences([[a, b] for a in range(3) for b in range(3)], vocab_size=3)
+    expected = n * np.exp(sequence_log_prob(q, all_seqs))
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    assert chi2 < 26.1  # 99.9 % quantile of chi-square with 8 degrees of freedom
+    # q_n differs from p on S_0 (the first token): the second token's law differs after the swap
+    p_first = sequence_log_prob(mix, all_seqs)
+    assert not np.allclose(np.exp(p_first), expected / n)
