@@ -36,8 +36,9 @@ def _step(prev, first, logstart, logt, t, logb, o, w, out):  # pragma: no cover 
 
     Max-shifted: ``w = exp(prev − max prev)`` and a linear product with ``T``,
     unless some finite entry of ``prev`` lies more than 700 nats below the
-    maximum (its weight would underflow); then that concept's step is a full
-    logsumexp over every term.
+    maximum (its weight would underflow: the whole concept's step is a full
+    logsumexp) or a column's linear sum is below 1e-280 (its products may have
+    underflowed: that column is a full logsumexp).
     """
     k, h = out.shape
     top = -np.inf
@@ -61,15 +62,17 @@ def _step(prev, first, logstart, logt, t, logb, o, w, out):  # pragma: no cover 
                 spread = True
             w[i] = math.exp(d)
         for j in range(h):
-            if spread:
+            lin = 0.0
+            if not spread:
+                for i in range(h):
+                    lin += w[i] * t[c, i, j]
+            if spread or lin < 1e-280:
+                # products may have left the normal range (or all be zero): exact logsumexp
                 acc = -np.inf
                 for i in range(h):
                     acc = _lse2(acc, prev[c, i] + logt[c, i, j])
             else:
-                lin = 0.0
-                for i in range(h):
-                    lin += w[i] * t[c, i, j]
-                acc = mx + math.log(lin) if lin > 0.0 else -np.inf
+                acc = mx + math.log(lin)
             val = acc + logb[c, j, o]
             out[c, j] = val
             top = max(top, val)

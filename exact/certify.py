@@ -6,10 +6,13 @@ radius, with outward rounding throughout, and an unbounded exponent range),
 so a statement "``KL(p‖q_n) < ε``" is made only when the ball's upper end is
 below ``ε``.
 
-*Which model is certified.* The model is defined by its float64 parameters,
-each row renormalised **exactly** (in ball arithmetic) so that it sums to one;
-the float engine uses the same numbers without that renormalisation (rows sum
-to 1 within 1e-9 by validation), a difference far below any ``ε`` we report.
+*Which model is certified.* The model whose float64 parameters (prior, start,
+``V``, ``S_θ``, ``B``) have each row renormalised **exactly** (in ball
+arithmetic), with ``T_θ = V ⊗ S_θ`` formed in ball arithmetic too. The float
+engine uses the same parameters without the renormalisation: if every row sum
+is within ``δ`` of 1 (the generator's are within a few ulps; validation allows
+1e-9), each probability of a string of length ``L`` differs between the two by a
+relative factor within ``(1 ± δ)^{3L+2}``. :func:`row_sum_deviation` reports ``δ``.
 
 Certified here (PAPER.md §4.4.2):
 
@@ -28,6 +31,8 @@ Certified here (PAPER.md §4.4.2):
 from __future__ import annotations
 
 import itertools
+import math
+from decimal import ROUND_CEILING, Decimal
 from functools import reduce
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +44,7 @@ from exact.mixture import HMMMixture
 
 __all__ = [
     "PRECISION",
+    "format_upper",
     "ArbParams",
     "arb_float_bounds",
     "arb_log10_bounds",
@@ -47,6 +53,7 @@ __all__ = [
     "certified_prompt_set_masses",
     "delimiter_ceiling",
     "emission_floor",
+    "row_sum_deviation",
 ]
 
 #: Working precision in bits of every ball computation.
@@ -66,6 +73,23 @@ def arb_float_bounds(x: arb) -> tuple[float, float]:
     if arb(fhi) < hi:
         fhi = _up(fhi)
     return flo, fhi
+
+
+def format_upper(x: float, log10: float | None = None, digits: int = 4) -> str:
+    """``x`` printed with ``digits`` significant digits rounded **up** (so "≤ printed" stays true);
+    ``10^e`` with ``e`` rounded up when ``x`` is below the float range (pass ``log10``).
+
+    >>> format_upper(5.48587e-10), format_upper(0.0, log10=-400.2011)
+    ('5.486e-10', '10^-400.201')
+    """
+    if (x == 0.0 or x < 1e-300) and log10 is not None:
+        return f"10^{math.ceil(log10 * 1000) / 1000:.3f}"
+    if x == 0.0:
+        return "0"
+    d = Decimal(x)  # the exact binary value
+    r = d.quantize(Decimal(1).scaleb(d.adjusted() - digits + 1), rounding=ROUND_CEILING)
+    # r has `digits` significant digits; the float nearest to it prints back as r exactly
+    return f"{float(r):.{digits - 1}e}"
 
 
 def arb_log10_bounds(x: arb) -> tuple[float, float]:
@@ -97,12 +121,26 @@ class ArbParams:
                 return out
 
             k = mix.n_concepts
+            vs = [rows(v) for v in mix.value_transmat]
+
+            def kron(c: int) -> arb_mat:
+                v, s = vs[c if len(vs) > 1 else 0], rows(mix.slot_transmat[c])
+                ns = len(s)
+                h = len(v) * ns
+                return arb_mat([[v[i // ns][j // ns] * s[i % ns][j % ns] for j in range(h)] for i in range(h)])
+
             return cls(
                 rows(mix.prior)[0],
                 [arb_mat(rows(mix.start[c])) for c in range(k)],
-                [arb_mat(rows(mix.transmat(c))) for c in range(k)],
+                [kron(c) for c in range(k)],
                 [rows(mix.emission_matrix(c)) for c in range(k)],
             )
+
+
+def row_sum_deviation(mix: HMMMixture) -> float:
+    """``δ = max |Σ row − 1|`` over every stochastic row of the mixture's float parameters."""
+    arrays = [mix.prior[None, :], mix.start, mix.value_transmat, mix.slot_transmat, mix.emissions]
+    return max(float(np.max(np.abs(a.sum(axis=-1) - 1.0))) for a in arrays)
 
 
 def certified_prompt_set_masses(

@@ -14,6 +14,7 @@ from typing import Any
 from flint import arb
 
 from exact._cli_util import CliError, print_json
+from exact.certify import arb_log10_bounds, format_upper
 from exact.ginc import GincConfig, generate_ginc
 from exact.provenance import provenance
 from exact.qn import DEMO_CONFIG, DEMO_K
@@ -62,6 +63,10 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         eps_ok = False
     if not eps_ok:
         raise CliError(f"--epsilon must be a positive decimal number, got {args.epsilon!r}")
+    for flag, value, low in (("--prompts", args.prompts, 0), ("--max-strings", args.max_strings, 1),
+                             ("--max-shots", args.max_shots, 0), ("--search-shots", args.search_shots, args.max_shots)):
+        if value < low:
+            raise CliError(f"{flag} must be ≥ {low}, got {value}")
     config = GincConfig(
         n_concepts=args.concepts, n_values=args.values, n_slots=args.slots, n_symbols=args.vocab,
         emission_smoothing=args.smoothing, seed=args.seed,
@@ -87,8 +92,9 @@ def _e(x: float | None) -> str:
     return "—" if x is None else f"{x:.3e}"
 
 
-def _pow10(log10: float) -> str:
-    return f"{10**log10:.3e}" if log10 > -300 else f"10^{log10:.3f}"
+def _sci(x: float, log10: float) -> str:
+    """A float value, or ``10^e`` where it is below the float range (not a certified statement)."""
+    return f"{x:.3e}" if x > 1e-300 else f"10^{log10:.2f}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
         return 0
-    eps_ball = arb(args.epsilon)
+    eps_log10_low = arb_log10_bounds(arb(args.epsilon))[0]
     print(f"q_n on {doc['dataset_id']}, k = {args.k}")
     print(f"certified: β = {doc['beta (certified lower bound of c_min)']:.6g} ≤ c_min, "
           f"ρ = {doc['rho (certified ceiling of a delimiter placement)']:.6g} ≥ every delimiter placement")
@@ -106,11 +112,13 @@ def run(args: argparse.Namespace) -> int:
     for r in doc["rows"]:
         ex = r["exact"]
         flips = f"{ex['flips']}/{ex['n_positive']}" if ex else "—"
-        proved = "yes" if arb(r["certified_upper"]) < eps_ball else "no"
+        proved = "yes" if r["log10_certified_upper"] < eps_log10_low else "no"  # upper of bound < lower of ε
         acc = "—" if r["accuracy_p"] is None else f"{r['accuracy_p']:.4f}"
         accq = "—" if r["accuracy_q"] is None else f"{r['accuracy_q']:.4f}"
-        print(f"{r['n_shots']:>3}  {r['prompt_set_mass']:>10.3e}  {_e(ex['kl'] if ex else None):>10}  {flips:>15}  "
-              f"{r['bound_mass']:>13.3e}  {r['bound_rho']:>14.3e}  {r['certified_upper']:>11.3e}  {proved:>8}  "
+        print(f"{r['n_shots']:>3}  {_sci(r['prompt_set_mass'], r['log10_prompt_set_mass']):>10}  "
+              f"{_e(ex['kl'] if ex else None):>10}  {flips:>15}  "
+              f"{_sci(r['bound_mass'], r['log10_bound_mass']):>13}  {_sci(r['bound_rho'], r['log10_bound_rho']):>14}  "
+              f"{format_upper(r['certified_upper'], r['log10_certified_upper']):>11}  {proved:>8}  "
               f"{acc:>9}  {accq:>11}")
     methods = sorted({r["accuracy_method"] for r in doc["rows"] if r["accuracy_method"]})
     print(f"(ICL accuracy against GINC's label: {', '.join(methods) or 'not computed'}; "
@@ -120,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     for e, n in doc["n_epsilon"].items():
         up = doc["log10 of the certified upper bound of KL(p‖q_n) at N_epsilon"][e]
         mark = "  ← --epsilon" if e == args.epsilon else ""  # keys are the strings given
-        shown = f"{n}  (certified KL(p‖q_{n}) ≤ {_pow10(up)})" if n is not None else f"not reached by n = {doc['search_shots']}"
+        shown = (
+            f"{n}  (certified KL(p‖q_{n}) ≤ {format_upper(10.0 ** up * (1 + 1e-14) if up > -300 else 0.0, up)})"
+            if n is not None else f"not reached by n = {doc['search_shots']}"
+        )
         print(f"  ε = {e:<8} N_ε = {shown}{mark}")
     n_eps = doc["n_epsilon"].get(args.epsilon)
     if n_eps is not None:

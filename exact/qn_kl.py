@@ -33,6 +33,7 @@ from exact.certify import (
     certified_prompt_set_masses,
     delimiter_ceiling,
     emission_floor,
+    row_sum_deviation,
 )
 from exact.ginc import GincMixture
 from exact.mixture import HMMMixture, as_mixture, log_sum_exp
@@ -42,6 +43,7 @@ from exact.qn import ZeroRunnerUpError
 from exact.tokens import TokenBatch
 
 __all__ = [
+    "TooManyStringsError",
     "IclRow",
     "IclTable",
     "SwapIdentity",
@@ -57,6 +59,10 @@ MAX_STRINGS = 20_000_000
 EPSILON_LADDER = ("1e-2", "1e-3", "1e-5", "1e-9", "1e-12", "1e-20", "1e-30", "1e-50")
 #: Largest number of sequences the brute force enumerates.
 MAX_SEQUENCES = 2_000_000
+
+
+class TooManyStringsError(ValueError):
+    """The prompt set has more strings than the enumeration limit allows."""
 
 
 @dataclass(frozen=True)
@@ -113,16 +119,20 @@ def swap_identity_masked(
     """:func:`swap_identity`; with ``delimiters=False`` the swap acts on *every* string of
     length ``L_n`` (a negative control: that set has probability one)."""
     mix = as_mixture(mixture)
+    if not isinstance(template, PromptTemplate):
+        raise ValueError(f"template must be a PromptTemplate, got {type(template).__name__}")
     if tie_policy not in ("raise", "keep"):
         raise ValueError(f"tie_policy must be 'raise' or 'keep', got {tie_policy!r}")
     check_int(max_strings, "max_strings")
+    if template.delimiter >= mix.vocab_size:
+        raise ValueError(f"template.delimiter={template.delimiter} is not a token id (vocab_size={mix.vocab_size})")
     length, m = template.length, mix.vocab_size
     is_delim = np.zeros(length, dtype=np.bool_)
     if delimiters:
         is_delim[list(template.delimiter_positions)] = True
     free = int(length - is_delim.sum())
     if free * math.log(m) > math.log(max_strings) + 1e-9:
-        raise ValueError(
+        raise TooManyStringsError(
             f"S_n for k={template.k}, n_shots={template.n_shots} has {m}^{free} strings, above "
             f"max_strings={max_strings}; use the bounds (icl_table) for larger n"
         )
@@ -161,7 +171,10 @@ def kl_by_sequences(p: Predictor, q: Predictor, sequence_length: int, *, vocab_s
     """
     m = int(vocab_size or p.vocab_size)
     if q.vocab_size != m or p.vocab_size != m:
-        raise ValueError(f"p and q must share vocab_size, got {p.vocab_size} and {q.vocab_size}")
+        raise ValueError(
+            f"p, q and vocab_size must agree, got p.vocab_size={p.vocab_size}, q.vocab_size={q.vocab_size}, "
+            f"vocab_size={vocab_size}"
+        )
     t = check_int(sequence_length, "sequence_length")
     if t * math.log(m) > math.log(MAX_SEQUENCES) + 1e-9:
         raise ValueError(f"{m}^{t} sequences exceed the brute-force limit {MAX_SEQUENCES}")
@@ -187,6 +200,8 @@ class IclRow:
     exact: SwapIdentity | None
     bound_mass: float
     bound_rho: float
+    log10_bound_mass: float
+    log10_bound_rho: float
     c_min_source: str
     certified_upper: float
     log10_certified_upper: float
@@ -210,6 +225,7 @@ class IclTable:
     beta: float
     rho: float
     search_shots: int
+    row_sum_deviation: float
     config: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -222,6 +238,7 @@ class IclTable:
             "beta (certified lower bound of c_min)": self.beta,
             "rho (certified ceiling of a delimiter placement)": self.rho,
             "search_shots": self.search_shots,
+            "row-sum deviation of the float parameters (certified model = exact renormalisation)": self.row_sum_deviation,
             "config": self.config,
         }
 
@@ -277,6 +294,9 @@ def icl_table(
     check_int(k, "k", minimum=2)
     check_int(max_shots, "max_shots", minimum=0)
     check_int(search_shots, "search_shots", minimum=max_shots)
+    check_int(delimiter, "delimiter", minimum=0, maximum=mix.vocab_size - 1)
+    check_int(max_strings, "max_strings")
+    check_int(accuracy_prompts, "accuracy_prompts", minimum=0)
     balls = {e: _epsilon_ball(e) for e in epsilons}
     params = ArbParams.from_mixture(mix)
     beta = emission_floor(mix, params)
@@ -310,21 +330,21 @@ def icl_table(
         template = PromptTemplate(k, n, delimiter)
         log_mass = mix.log_prob_sets(template.token_sets(mix.vocab_size))[0]
         try:
-            exact = swap_identity(mix, template, tie_policy=tie_policy, max_strings=max_strings)
-        except ValueError as exc:
-            if "max_strings" not in str(exc):
-                raise
+            exact: SwapIdentity | None = swap_identity(mix, template, tie_policy=tie_policy, max_strings=max_strings)
+        except TooManyStringsError:
             exact = None
         c_min_log = math.log(1 / exact.c_min) if exact and exact.flips else log_inv_beta
         with np.errstate(under="ignore"):
             mass_f = math.exp(log_mass)
+        log10_mass = log_mass / math.log(10)
         point = acc.get(n)
         rows.append(IclRow(
-            n, mass_f, log_mass / math.log(10), exact, mass_f * c_min_log, rho_f**n * c_min_log,
+            n, mass_f, log10_mass, exact, mass_f * c_min_log, rho_f**n * c_min_log,
+            log10_mass + math.log10(c_min_log), n * math.log10(rho_f) + math.log10(c_min_log),
             "exact min over S_n" if exact and exact.flips else "certified β",
             arb_float_bounds(uppers[n])[1], _log10_arb(uppers[n]),
             point.accuracy if point else None, point.runner_up_accuracy if point else None,
             point.method if point else None,
         ))
     n_eps_upper = {e: (None if n is None else _log10_arb(uppers[n])) for e, n in n_eps.items()}
-    return IclTable(rows, n_eps, n_eps_upper, arb_float_bounds(beta)[0], rho_f, search_shots)
+    return IclTable(rows, n_eps, n_eps_upper, arb_float_bounds(beta)[0], rho_f, search_shots, row_sum_deviation(mix))

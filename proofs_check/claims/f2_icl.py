@@ -51,6 +51,10 @@ BALL_RTOL = 1e-12
 EPSILON = 1e-9
 PLOT_SHOTS = 40
 _CACHE: dict[str, object] = {}
+DEMO_DESCRIPTION = (
+    f"{DEMO_CONFIG.n_concepts} concepts, {DEMO_CONFIG.n_values} values × {DEMO_CONFIG.n_slots} slots, "
+    f"{DEMO_CONFIG.n_symbols} symbols, η = {DEMO_CONFIG.emission_smoothing}, seed {DEMO_CONFIG.seed}, k = {DEMO_K}"
+)
 
 
 def _mix() -> HMMMixture:
@@ -123,7 +127,7 @@ def _identity_check(models: Callable[[HMMMixture, PromptTemplate], Predictor]) -
     id="F2-identity",
     title="KL(p‖q_n) is the swap identity summed over the n-shot prompts",
     statement=(
-        "On the demo GINC-structured mixture (2 concepts, 2 values × 6 slots, 3 symbols, η = 0.1, k = 2), "
+        f"On the demo GINC-structured mixture ({DEMO_DESCRIPTION}), "
         "KL(p‖q_n) = Σ_{s∈S_n} p(s)(p1 − p2) ln(p1/p2), whatever the sequence length T ≥ L_n + 1."
     ),
     method=(
@@ -255,8 +259,11 @@ def _flips_check(models: Callable[[HMMMixture, PromptTemplate], Predictor]) -> C
 
 @claim(
     id="F2-flips",
-    title="q_n's in-context prediction is wrong on every n-shot prompt",
-    statement="argmax_y q_n(y | s) = y′(s) ≠ y*(s) = argmax_y p(y | s) for every s ∈ S_n (no ties on the demo mixture).",
+    title="q_n's in-context argmax differs from p's on every n-shot prompt",
+    statement=(
+        "argmax_y q_n(y | s) = y′(s) ≠ y*(s) = argmax_y p(y | s) for every s ∈ S_n, n = 0..6 (no ties on the demo "
+        "mixture): wherever p's in-context prediction is right, q_n's is wrong."
+    ),
     method="every string of S_n, n = 0..6, in the enumeration (no tie), and n = 0..2 through the predictor interface",
     source="PAPER.md §4.4.2 (3)",
 )
@@ -320,9 +327,8 @@ def _figure(tab: IclTable, uppers: list[float]) -> Figure:
     id="F2-vanishing",
     title="KL(p‖q_n) → 0: for every ε a certified N_ε exists",
     statement=(
-        "On the demo mixture the exact KL(p‖q_n) decreases with n (from n = 1), and for ε = 1e-2, 1e-9, 1e-20 "
-        "and 1e-50 some n has a certified KL(p‖q_n) < ε (so does every larger n: P(S_n) is non-increasing) — "
-        "while q_n's ICL prediction is wrong on every prompt."
+        "On the demo mixture the exact KL(p‖q_n) decreases with n (from n = 1, n ≤ 6), and for ε = 1e-2, 1e-9, "
+        "1e-20 and 1e-50 some n has a certified KL(p‖q_n) < ε (so does every larger n: P(S_n) is non-increasing)."
     ),
     method=(
         f"exact KL for n = 0..{TABLE_SHOTS}; certified upper bounds P(S_n) ln(1/β) in interval arithmetic for "

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from flint import arb
+from flint import arb, ctx
 
 from exact.certify import (
     ArbParams,
@@ -18,13 +18,14 @@ from exact.certify import (
     certified_prompt_set_masses,
     delimiter_ceiling,
     emission_floor,
+    format_upper,
 )
 from exact.ginc import generate_ginc
 from exact.hmm import CategoricalHMM
 from exact.mixture import HMMMixture
 from exact.prompts import PromptTemplate
 from exact.qn import DEMO_CONFIG, DEMO_K, SwapModel, ZeroRunnerUpError
-from exact.qn_kl import icl_table, kl_by_sequences, swap_identity, swap_identity_masked
+from exact.qn_kl import TooManyStringsError, icl_table, kl_by_sequences, swap_identity, swap_identity_masked
 from exact.tokens import TokenBatch
 
 B1 = (Fraction(1, 2), Fraction(1, 3), Fraction(1, 6))
@@ -97,6 +98,14 @@ class TestSwapModel:
 
     def test_arguments_validated(self) -> None:
         mix = _iid_pair()
+        with pytest.raises(ValueError, match="template.delimiter=1000 is not a token id"):
+            swap_identity(mix, PromptTemplate(2, 1, delimiter=1000))
+        with pytest.raises(ValueError, match="delimiter=5 is above the limit 2"):
+            icl_table(generate_ginc(DEMO_CONFIG), 2, 0, delimiter=5)
+        with pytest.raises(ValueError, match="max_strings must be an integer ≥ 1, got 0"):
+            icl_table(generate_ginc(DEMO_CONFIG), 2, 0, max_strings=0)
+        with pytest.raises(TooManyStringsError):
+            swap_identity(mix, PromptTemplate(2, 2), max_strings=10)
         with pytest.raises(ValueError, match="tie_policy must be one of"):
             SwapModel(mix, PromptTemplate(2, 0), tie_policy="ignore")
         with pytest.raises(ValueError, match="template must be a PromptTemplate"):
@@ -156,9 +165,12 @@ class TestCertified:
         assert lo == 0.0 and hi > 0.0  # the upper bound never rounds down to 0
         l10 = arb_log10_bounds(x)
         assert l10[0] <= -400 <= l10[1] and l10[1] - l10[0] < 1e-12
-        third = arb(1) / 3
+        with ctx.workprec(128):
+            third = arb(1) / 3
         lo, hi = arb_float_bounds(third)
-        assert lo < 1 / 3 < hi or lo <= 1 / 3 <= hi
+        with ctx.workprec(128):
+            assert arb(lo) < third.lower() and third.upper() < arb(hi)  # 1/3 is no float: both sides strict
+        assert format_upper(5.48587e-10) == "5.486e-10" and format_upper(2.0) == "2.000e+00"
 
     def test_certified_epsilon_far_below_float_range(self) -> None:
         mix = generate_ginc(DEMO_CONFIG).mixture
@@ -204,3 +216,15 @@ def test_q_n_samples_like_any_predictor() -> None:
     # q_n differs from p on S_0 (the first token): the second token's law differs after the swap
     p_first = sequence_log_prob(mix, all_seqs)
     assert not np.allclose(np.exp(p_first), expected / n)
+
+
+def test_kernel_keeps_paths_whose_linear_step_underflows() -> None:
+    """A weight e^-690 times a transition 1e-30: the max-shifted product underflows, logsumexp does not."""
+    hmm = CategoricalHMM([1 / (1 + 1e-300), 1e-300 / (1 + 1e-300)], [[1.0, 0.0], [1 - 1e-30, 1e-30]], [[1.0, 0.0], [0.5, 0.5]])
+    mix = hmm.as_mixture()
+    t = PromptTemplate(2, 1, delimiter=1)
+    got = swap_identity(mix, t, tie_policy="keep")
+    strings = [list(s) for s in itertools.product(*t.token_sets(2))]
+    logp = mix.log_prob(TokenBatch.from_sequences(strings, vocab_size=2))
+    assert got.n_positive == int(np.sum(logp > -np.inf)) == 8
+    assert got.log_prompt_set_mass == pytest.approx(float(np.logaddexp.reduce(logp)), rel=1e-12)
