@@ -7,6 +7,7 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 from exact import GeometricLength, LengthLaw, UniformLength
+from exact.hmm import CategoricalHMM
 from exact.mixture import HMMMixture
 from exact.tokens import EOS, PAD, SOS, A, B
 
@@ -82,6 +83,16 @@ def prob_vectors(*, size: int, min_value: float = 0.0, allow_zeros: bool = True)
 def stochastic_matrices(*, rows: int, cols: int, allow_zeros: bool = True) -> st.SearchStrategy[list[list[float]]]:
     """Row-stochastic ``rows × cols`` matrices."""
     return st.lists(prob_vectors(size=cols, allow_zeros=allow_zeros), min_size=rows, max_size=rows)
+
+
+@st.composite
+def hmms(draw: st.DrawFn, *, max_states: int = 4, max_vocab: int = 3) -> CategoricalHMM:
+    """Categorical HMMs with some zero transitions and emissions."""
+    h = draw(st.integers(1, max_states))
+    m = draw(st.integers(2, max_vocab))
+    return CategoricalHMM(
+        draw(prob_vectors(size=h)), draw(stochastic_matrices(rows=h, cols=h)), draw(stochastic_matrices(rows=h, cols=m))
+    )
 
 
 @st.composite

@@ -6,11 +6,12 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exact.hmm import CategoricalHMM
 from exact.mixture import HMMMixture
 from exact.predictor import sequence_log_prob
 from exact.tokens import TokenBatch
 from tests.invariants import assert_defined_rows_are_distributions
-from tests.strategies import hmm_mixtures, token_sequences
+from tests.strategies import hmm_mixtures, hmms, token_sequences
 
 
 @st.composite
@@ -75,3 +76,17 @@ def test_chain_rule_of_bayes_predictive_is_the_marginal(case: tuple[HMMMixture, 
 def test_full_support_emissions_give_every_string_positive_probability(case: tuple[HMMMixture, TokenBatch]) -> None:
     mix, batch = case
     assert (mix.log_prob(batch) > -np.inf).all()
+
+
+@given(hmms(), st.lists(st.integers(0, 2), max_size=6))
+def test_a_single_hmm_is_a_one_concept_mixture(hmm: CategoricalHMM, seq: list[int]) -> None:
+    """log p(x) ≤ 0, the posterior is [1], and the predictive equals p(x y)/p(x) for every y."""
+    mix = hmm.as_mixture()
+    seq = [t % hmm.vocab_size for t in seq]
+    x = TokenBatch.from_sequences([seq], vocab_size=hmm.vocab_size)
+    logp = mix.log_prob(x)[0]
+    assert logp <= 1e-12 and not np.isnan(logp)
+    if logp > -np.inf:
+        assert mix.posterior(x).probs.tolist() == [[1.0]]
+        xy = TokenBatch.from_sequences([[*seq, y] for y in range(hmm.vocab_size)], vocab_size=hmm.vocab_size)
+        np.testing.assert_allclose(mix.next_token_probs(x).probs[0], np.exp(mix.log_prob(xy) - logp), rtol=1e-10, atol=1e-14)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from exact.certify import arb_float_bounds, certified_kl_upper, certified_prompt_set_masses, emission_floor
+from exact.certify import (
+    arb_float_bounds,
+    certified_identity,
+    certified_kl_upper,
+    certified_prompt_set_masses,
+    delimiter_ceiling,
+    emission_floor,
+)
 from exact.mixture import HMMMixture
 from exact.prompts import PromptTemplate
 from exact.qn import SwapModel
@@ -41,13 +48,27 @@ def test_every_argmax_flips_except_ties(case: tuple[HMMMixture, PromptTemplate])
 
 
 @given(cases())
-def test_bounds_hold_and_the_certified_bound_contains_the_value(case: tuple[HMMMixture, PromptTemplate]) -> None:
+def test_both_bounds_and_the_certified_bound_hold(case: tuple[HMMMixture, PromptTemplate]) -> None:
     mix, t = case
     ident = swap_identity(mix, t, tie_policy="keep")
     mass_ball = list(certified_prompt_set_masses(mix, t.k, t.n_shots, delimiter=t.delimiter))[-1]
     lo, hi = arb_float_bounds(mass_ball)
     assert lo * (1 - 1e-12) <= ident.prompt_set_mass <= hi * (1 + 1e-12)
+    rho = arb_float_bounds(delimiter_ceiling(mix, delimiter=t.delimiter))[1]
+    assert ident.prompt_set_mass <= rho**t.n_shots * (1 + 1e-12)
     if ident.flips:
-        assert ident.kl <= ident.prompt_set_mass * math.log(1 / ident.c_min) * (1 + 1e-12)
+        log_inv = math.log(1 / ident.c_min)
+        assert ident.kl <= ident.prompt_set_mass * log_inv * (1 + 1e-12)
+        assert ident.kl <= rho**t.n_shots * log_inv * (1 + 1e-12)
     upper = arb_float_bounds(certified_kl_upper(mass_ball, emission_floor(mix)))[1]
     assert 0.0 <= ident.kl <= upper
+
+
+@given(cases())
+def test_the_ball_of_the_exact_identity_contains_the_float_value(case: tuple[HMMMixture, PromptTemplate]) -> None:
+    mix, t = case
+    ident = swap_identity(mix, t, tie_policy="keep")
+    assume(ident.ties == 0)  # the ball computation needs a certainly unique top token
+    lo, hi = arb_float_bounds(certified_identity(mix, t.k, t.n_shots, delimiter=t.delimiter))
+    slack = 1e-12 * max(hi, 1e-300)
+    assert lo - slack <= ident.kl <= hi + slack
