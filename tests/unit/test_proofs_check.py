@@ -10,6 +10,7 @@ from proofs_check.registry import (
     Claim,
     ClaimRecord,
     Control,
+    Figure,
     Outcome,
     _run_one,
     registered,
@@ -30,7 +31,7 @@ def test_expected_claims_are_registered():
         "F0", "F1", "anbn-padding-floor", "anbn-prompt-counts", "KL-chain-rule", "L1", "L1-swap",
         "L1-inequalities", "F2-bound", "anbn-pcfg-closed-forms", "anbn-uniform-closed-forms",
         "F3-relu-rescaling", "F3-gradients-sgd", "F3-layernorm", "ginc-mixture-marginal",
-        "ginc-posterior-concentration",
+        "ginc-posterior-concentration", "F2-identity", "F2-symmetry", "F2-bounds", "F2-flips", "F2-vanishing",
     } <= set(registered())
 
 
@@ -129,6 +130,20 @@ def test_html_is_standalone_and_complete():
     assert "http" not in page and "<script" not in page and "<link" not in page  # works offline
     assert page.count("<section") == 2 and "1 of 2 claims pass" in page
     assert "NOT rejected" in page and "ValueError: no" in page and "abc123" in page
+
+
+def test_figures_are_written_and_embedded(tmp_path):
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
+    rec = ClaimRecord("F", "t", "s", "m", "src", "pass", {"held": True}, [], 0.0, None, [Figure("demo-fig", "a caption", png)])
+    paths = write_reports([rec], META, tmp_path)
+    assert (tmp_path / "proof-check-demo-fig.png").read_bytes() == png
+    assert "![a caption](proof-check-demo-fig.png)" in (tmp_path / "proof-check.md").read_text()
+    assert "data:image/png;base64," in (tmp_path / "proof-check.html").read_text() and len(paths) == 4
+    assert json.loads((tmp_path / "proof-check.json").read_text())["claims"][0]["figures"][0]["file"] == "proof-check-demo-fig.png"
+    with pytest.raises(ValueError, match="not a PNG"):
+        Figure("x", "c", b"GIF89a")
+    with pytest.raises(ValueError, match="figure name"):
+        Figure("Bad Name", "c", png)
 
 
 def test_write_reports_is_atomic(tmp_path):
