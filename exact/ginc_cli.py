@@ -48,13 +48,18 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def compute(args: argparse.Namespace) -> dict[str, Any]:
-    if args.shots < 0:
-        raise CliError(f"--shots must be ≥ 0, got {args.shots}")
-    config = GincConfig(
+def config_from_args(args: argparse.Namespace) -> GincConfig:
+    """The generator configuration named by ``--concepts --values --slots --vocab --smoothing --seed``."""
+    return GincConfig(
         n_concepts=args.concepts, n_values=args.values, n_slots=args.slots, n_symbols=args.vocab,
         emission_smoothing=args.smoothing, seed=args.seed,
     )
+
+
+def compute(args: argparse.Namespace) -> dict[str, Any]:
+    if args.shots < 0:
+        raise CliError(f"--shots must be ≥ 0, got {args.shots}")
+    config = config_from_args(args)
     start = time.perf_counter()
     ginc = generate_ginc(config)
     mix = ginc.mixture

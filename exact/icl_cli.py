@@ -15,11 +15,11 @@ from flint import arb
 
 from exact._cli_util import CliError, print_json
 from exact.certify import arb_log10_bounds, format_upper
-from exact.ginc import GincConfig, generate_ginc
+from exact.ginc import generate_ginc
+from exact.ginc_cli import config_from_args
 from exact.provenance import provenance
 from exact.qn import DEMO_CONFIG, DEMO_K
 from exact.qn_kl import EPSILON_LADDER, icl_table
-
 
 
 def add_parser(sub: Any) -> None:
@@ -67,10 +67,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
                              ("--max-shots", args.max_shots, 0), ("--search-shots", args.search_shots, args.max_shots)):
         if value < low:
             raise CliError(f"{flag} must be ≥ {low}, got {value}")
-    config = GincConfig(
-        n_concepts=args.concepts, n_values=args.values, n_slots=args.slots, n_symbols=args.vocab,
-        emission_smoothing=args.smoothing, seed=args.seed,
-    )
+    config = config_from_args(args)
     start = time.perf_counter()
     g = generate_ginc(config)
     table = icl_table(

@@ -23,6 +23,7 @@ with ``defined = False``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -290,9 +291,10 @@ class HMMMixture:
         obs = np.ascontiguousarray(obs, dtype=np.int64)
         table = np.ascontiguousarray(table)
         bout = self.emissions
-        floor = _min_positive(self.value_transmat) * _min_positive(self.slot_transmat)
-        floor *= min(_min_positive(table), _min_positive(bout))
-        start_ok = _min_positive(self.start) * _min_positive(table) >= _PRODUCT_FLOOR
+        vs_min, start_min, bout_min = self._positive_floors
+        table_min = _min_positive(table)
+        floor = vs_min * min(table_min, bout_min)
+        start_ok = start_min * table_min >= _PRODUCT_FLOOR
         if method == "auto" and start_ok and floor > 0:
             flagged = np.zeros(n_lanes, dtype=np.bool_)
             _hmm_kernels.forward_scaled(
@@ -313,6 +315,15 @@ class HMMMixture:
                 predictive, loglik, pred,
             )
         return ForwardResult(loglik, pred if predictive else None, int(redo.size))
+
+    @functools.cached_property
+    def _positive_floors(self) -> tuple[float, float, float]:
+        """Smallest positive ``V``·``S`` entries, start and emission (the arrays are read-only)."""
+        return (
+            _min_positive(self.value_transmat) * _min_positive(self.slot_transmat),
+            _min_positive(self.start),
+            _min_positive(self.emissions),
+        )
 
     def _token_table(self) -> NDArray[np.float64]:
         return np.ascontiguousarray(self.emissions.transpose(0, 2, 1))

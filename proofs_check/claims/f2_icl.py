@@ -38,9 +38,16 @@ from exact.certify import (
 from exact.ginc import generate_ginc
 from exact.mixture import HMMMixture
 from exact.predictor import NextTokenProbs, Predictor
-from exact.prompts import PromptTemplate
+from exact.prompts import PromptTemplate, prompt_set_log_prob
 from exact.qn import DEMO_CONFIG, DEMO_K, SwapModel
-from exact.qn_kl import IclTable, icl_table, kl_by_sequences, swap_identity, swap_identity_masked
+from exact.qn_kl import (
+    IclRow,
+    IclTable,
+    icl_table,
+    kl_by_sequences,
+    swap_identity,
+    swap_identity_masked,
+)
 from proofs_check.registry import Check, Control, Figure, Outcome, claim
 
 BRUTE_SHOTS = (0, 1, 2)
@@ -197,9 +204,9 @@ def _bounds_check(bound: Callable[[IclTable, int], float], label: str) -> Check:
     return Check.numeric(ok, evidence)
 
 
-def _log_inv_cmin(row: object) -> float:
-    exact = row.exact  # type: ignore[attr-defined]
-    return math.log(1 / exact.c_min)
+def _log_inv_cmin(row: IclRow) -> float:
+    assert row.exact is not None
+    return math.log(1 / row.exact.c_min)
 
 
 @claim(
@@ -224,7 +231,7 @@ def check_f2_bounds() -> Outcome:
         return tab.rows[n].prompt_set_mass ** 2 * _log_inv_cmin(tab.rows[n])
 
     def next_mass(tab: IclTable, n: int) -> float:
-        nxt = tab.rows[min(n + 1, len(tab.rows) - 1)].prompt_set_mass * (0.5 if n + 1 >= len(tab.rows) else 1.0)
+        nxt = math.exp(prompt_set_log_prob(_mix(), PromptTemplate(DEMO_K, n + 1)))
         return nxt * _log_inv_cmin(tab.rows[n])
 
     return Outcome(
