@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from exact import cli as exact_cli
 from exact import ginc_cli, icl_cli
 from exact._cli_util import EXIT_USAGE, CliError, Parser
+from learned import cli as learned_cli
 from proofs_check import cli as check_cli
 
 
@@ -23,6 +24,7 @@ def build_parser() -> Parser:
     exact_cli.add_parser(sub)
     ginc_cli.add_parser(sub)
     icl_cli.add_parser(sub)
+    learned_cli.add_parsers(sub)
     return parser
 
 

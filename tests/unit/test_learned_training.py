@@ -1,0 +1,274 @@
+"""Configs, data, losses, the official protocol and seed-batched training (determinism, resume)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from exact import AnbnDistribution, UniformLength, check_rules, is_sentence
+from exact.tokens import EOS, PAD, SOS, A, B, TokenBatch, encode
+from exact.witnesses import OODPolicyModel
+from learned.config import DataConfig, RunConfig, TrainConfig, apply_overrides, parse_seeds, preset
+from learned.data import PcfgSampler, extended_prompts, prompt_set, sentence_set
+from learned.evaluate import evaluate_run
+from learned.losses import completion_loss, lm_loss
+from learned.model import Transformer
+from learned.predictor import TransformerPredictor
+from learned.protocol import grammar_metrics, greedy_complete, greedy_complete_predictor
+from learned.train import load_model, train
+
+
+def micro(**over: object) -> RunConfig:
+    """A config that trains in well under a second per step."""
+    base = {"model.d_model": 8, "model.d_ff": 16, "model.n_layers": 1, "data.n_max": 8, "train.steps": 12,
+            "train.eval_every": 6, "train.checkpoint_every": 4, "train.max_pred_length": 12, "train.seeds": (0, 1)}
+    return preset("tiny", **(base | over))
+
+
+class TestConfig:
+    def test_inverse_sqrt_schedule_matches_the_official_values(self):
+        tc = TrainConfig()  # lr 2e-3, warm-up 1000 (PAPER.md §5.3)
+        assert tc.lr_factor(0) == 0.0
+        assert tc.lr * tc.lr_factor(500) == pytest.approx(1e-3)
+        assert tc.lr * tc.lr_factor(35_000) == pytest.approx(3.38e-4, abs=5e-7)
+        assert tc.lr * tc.lr_factor(50_000) == pytest.approx(2.83e-4, abs=5e-7)
+        assert TrainConfig(optimizer="sgd").lr_factor(0) == 1.0
+        no_warmup = TrainConfig(warmup=0)  # HF: timescale 10,000, shifted; never a frozen lr
+        assert no_warmup.lr_factor(0) == 1.0 and no_warmup.lr_factor(30_000) == pytest.approx(0.5)
+
+    def test_weight_decay_defaults_follow_pytorch(self):
+        assert TrainConfig().decay == 0.01 and TrainConfig(optimizer="sgd").decay == 0.0
+        assert TrainConfig(optimizer="sgd", weight_decay=0.1).decay == 0.1
+        assert apply_overrides(preset("cpu"), {"train.weight_decay": "0.5"}).train.decay == 0.5
+
+    def test_overrides_name_real_fields_and_parse_their_types(self):
+        cfg = apply_overrides(preset("cpu"), {"model.norm_first": "false", "train.lr": "0.5", "train.seeds": "3-5"})
+        assert cfg.model.norm_first is False and cfg.train.lr == 0.5 and cfg.train.seeds == (3, 4, 5)
+        with pytest.raises(ValueError, match="model has no field 'width'"):
+            apply_overrides(cfg, {"model.width": "3"})
+        with pytest.raises(ValueError, match="train.steps expects a int"):
+            apply_overrides(cfg, {"train.steps": "many"})
+        with pytest.raises(ValueError, match="must look like model.KEY"):
+            apply_overrides(cfg, {"steps": "3"})
+        with pytest.raises(ValueError, match="preset must be one of"):
+            preset("huge")
+
+    def test_config_round_trips_through_json(self):
+        cfg = preset("cpu", **{"train.variant": "oracle"})
+        assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
+        with pytest.raises(ValueError, match="not a nonident run config"):
+            RunConfig.from_dict({"model": {}})
+
+    @pytest.mark.parametrize(("text", "seeds"), [("0-2", (0, 1, 2)), ("1,5,7", (1, 5, 7)), ("3", (3,))])
+    def test_parse_seeds(self, text, seeds):
+        assert parse_seeds(text) == seeds
+
+    @pytest.mark.parametrize("text", ["", "a", "2,2", "-1"])
+    def test_parse_seeds_rejects(self, text):
+        with pytest.raises(ValueError, match="seeds must"):
+            parse_seeds(text)
+
+    def test_bad_values_name_the_field(self):
+        with pytest.raises(ValueError, match="train.variant must be one of"):
+            TrainConfig(variant="nice")
+        with pytest.raises(ValueError, match="data.pad_targets"):
+            DataConfig(pad_targets="maybe")
+        with pytest.raises(ValueError, match="model.max_len"):
+            preset("cpu", **{"train.max_pred_length": 600})
+        with pytest.raises(ValueError, match="train.lr must be finite"):
+            TrainConfig(lr=float("inf"))
+        with pytest.raises(ValueError, match="train.seeds must be a sequence"):
+            TrainConfig(seeds=3)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="train.seeds"):
+            TrainConfig(seeds=(2**64,))
+        with pytest.raises(ValueError, match="model.vocab_size must be 5"):
+            preset("cpu", **{"model.vocab_size": 7})
+        with pytest.raises(ValueError, match="model.positions must be one of"):
+            preset("cpu", **{"model.positions": "rotary"})
+
+
+class TestData:
+    def test_sentence_set_is_every_sentence_with_its_exact_probability(self):
+        s = sentence_set(DataConfig(n_max=16))
+        assert is_sentence(TokenBatch(s.tokens, np.full(16, s.tokens.shape[1]))).all()
+        np.testing.assert_allclose(s.log_prob, -np.log(16))
+        assert s.padded_floor == pytest.approx(np.log(16) / 33)
+        assert s.tokens.shape == (16, 34) and np.all(s.tokens[np.arange(16), s.eos_at] == EOS)
+
+    @pytest.mark.parametrize(("variant", "width", "r1"), [("oracle", 18, True), ("adversarial", 19, False)])
+    def test_extended_prompts(self, variant, width, r1):
+        ext = extended_prompts(variant, 128, 8)
+        assert ext.shape == (251, width)
+        checks = check_rules(TokenBatch(ext, np.full(251, width)))
+        assert np.all(checks.r1 == r1) and checks.has_eos.all()
+        assert np.all(np.abs(checks.n_a - checks.n_b) == (0 if r1 else 1))
+
+    def test_prompt_set_has_5_id_and_251_ood_prompts(self):
+        ps = prompt_set(16, 8)
+        assert ps.tokens.shape == (256, 9) and int(ps.ood.sum()) == 251
+        assert sorted(w for w, o in zip(ps.words, ps.ood, strict=True) if not o) == sorted(
+            ["aaaaaaaa", "aaaaaaab", "aaaaaabb", "aaaaabbb", "aaaabbbb"])
+
+    def test_pcfg_batches_are_per_seed_and_follow_the_law(self):
+        cfg = DataConfig(law="pcfg", n_max=16, rho=0.5, batch_size=4000)
+        alone, pair = PcfgSampler(cfg, (3,)).draw(), PcfgSampler(cfg, (9, 3)).draw()
+        assert np.array_equal(alone[0], pair[1]) and not np.array_equal(pair[0], pair[1])
+        n = (alone[0] == A).sum(axis=1)
+        freq = np.bincount(n, minlength=17)[1:] / n.size
+        expected = 0.5 ** np.arange(1, 17) / (1 - 0.5**16)
+        assert np.abs(freq - expected).max() < 0.03
+        assert is_sentence(TokenBatch(alone[0], np.full(4000, alone.shape[2]))).all()
+
+
+class TestLosses:
+    def test_the_official_completion_loss_skips_the_first_completion_token(self):
+        ext = torch.as_tensor(extended_prompts("oracle", 16, 8))
+        logits = torch.zeros(1, ext.shape[0], ext.shape[1] - 1, 5)
+        base_off = completion_loss(logits, ext, prompt_length=8, official=True, ignore_pad=False)
+        base_cor = completion_loss(logits, ext, prompt_length=8, official=False, ignore_pad=False)
+        logits[0, :, 8, :] = torch.tensor([9.0, -9, -9, -9, -9])  # the prediction of the first completion token
+        assert completion_loss(logits, ext, prompt_length=8, official=True, ignore_pad=False) == base_off
+        assert completion_loss(logits, ext, prompt_length=8, official=False, ignore_pad=False) != base_cor
+        before = completion_loss(logits, ext, prompt_length=8, official=False, ignore_pad=False)
+        logits[0, :, 7, :] = torch.tensor([9.0, -9, -9, -9, -9])  # predicts the last prompt token: never scored
+        assert completion_loss(logits, ext, prompt_length=8, official=False, ignore_pad=False) == before
+        logits[0, :, 9, :] = torch.tensor([9.0, -9, -9, -9, -9])  # the second completion token: scored by both
+        assert completion_loss(logits, ext, prompt_length=8, official=True, ignore_pad=False) != base_off
+
+    def test_pad_targets_included_or_ignored(self):
+        tokens = torch.as_tensor(encode("ab")).tolist() + [EOS, PAD, PAD]
+        x = torch.tensor([tokens])
+        logits = torch.zeros(1, 1, 5, 5)
+        logits[0, 0, 3:, PAD] = 50.0  # PAD targets predicted perfectly, the rest uniform
+        inc = lm_loss(logits, x, ignore_pad=False)
+        ign = lm_loss(logits, x, ignore_pad=True)
+        assert ign.item() == pytest.approx(np.log(5))
+        assert inc.item() == pytest.approx(3 * np.log(5) / 5, rel=1e-6)
+
+
+class TestOfficialProtocol:
+    def test_grammar_metrics_on_hand_built_completions(self):
+        prompts = np.array([[SOS, A, B], [SOS, A, A], [SOS, A, A], [SOS, B, A], [SOS, A, A]])
+        comps = np.array([
+            [EOS, PAD, PAD],  # finished; R1, R2
+            [B, B, EOS],  # finished; R1, R2
+            [B, EOS, A],  # a after EOS: unfinished; whole sequence 3 a / 1 b: not R1
+            [A, B, B],  # no EOS: unfinished; 2 a / 3 b: not R1; R2 fails (a after b)
+            [EOS, B, B],  # b after EOS: unfinished; R1 holds over the whole sequence (2 a / 2 b), not up to EOS
+        ])
+        m = grammar_metrics(prompts, comps)
+        assert m["finished"]["n"] == 2 and m["all"]["finished"] == 0.4
+        assert m["finished"]["r1"] == 1.0 and m["finished_over_all"]["r1"] == 0.4
+        assert m["all"]["r1"] == 0.6  # rows 0, 1 and 4: R1 is counted over every token, as officially
+        assert m["all"]["r2"] == 0.6 and m["all"]["r2_completion"] == 0.8
+        with pytest.raises(ValueError, match="one completion per prompt"):
+            grammar_metrics(prompts, comps[:2])
+
+    @pytest.mark.parametrize(("policy", "r1"), [("extrapolate", 1.0), ("never", 0.0)])
+    def test_the_exact_witnesses_score_one_and_zero(self, policy, r1):
+        ps = prompt_set(128, 8)
+        ood = ps.tokens[ps.ood]
+        model = OODPolicyModel(AnbnDistribution(UniformLength(128)), policy)
+        m = grammar_metrics(ood, greedy_complete_predictor(model, ood, 300))
+        assert m["all"]["finished"] == 1.0
+        assert m["finished"]["r1"] == r1 and m["finished_over_all"]["r1"] == r1
+
+    def test_cached_greedy_decoding_equals_the_predictor_path(self):
+        model = Transformer(micro().model, seeds=(0, 1))
+        prompts = prompt_set(8, 8).tokens[::7]
+        fast = greedy_complete(model, prompts, 15)
+        for i in range(2):
+            np.testing.assert_array_equal(fast[i], greedy_complete_predictor(TransformerPredictor(model, i), prompts, 15))
+
+
+class TestTraining:
+    def test_same_seed_same_result_and_batched_equals_alone(self, tmp_path):
+        cfg = micro(**{"model.dropout": 0.1, "train.variant": "adversarial"})
+        a = train(cfg, tmp_path / "a", progress=False)
+        b = train(cfg, tmp_path / "b", progress=False)
+        assert a.history == b.history
+        _, ma, _ = load_model(tmp_path / "a", which="final")
+        _, mb, _ = load_model(tmp_path / "b", which="final")
+        assert all(torch.equal(x, y) for x, y in zip(ma.state_dict().values(), mb.state_dict().values(), strict=True))
+        train(micro(**{"model.dropout": 0.1, "train.variant": "adversarial", "train.seeds": (1,)}),
+              tmp_path / "c", progress=False)
+        _, mc, _ = load_model(tmp_path / "c", which="final")
+        # Seed 1 stacked = seed 1 alone, as functions (the key bias has a zero gradient in exact
+        # arithmetic, so Adam turns its rounding noise into ±lr steps that change no output).
+        x = torch.tensor(sentence_set(micro().data).tokens)
+        with torch.no_grad():
+            torch.testing.assert_close(ma(x)[1], mc(x)[0], rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(ma.embed[0], ma.embed[1])
+        # the schedule is wired: the first step has lr 0, then lr·s/warmup (warm-up 20 in the tiny preset)
+        assert a.history[0]["lr_next"] == 0.0 and a.history[1]["lr_next"] == pytest.approx(1e-2 * 6 / 20)
+
+    def test_an_interrupted_run_resumes_to_the_same_result(self, tmp_path):
+        cfg = micro(**{"model.dropout": 0.1, "data.law": "pcfg", "data.batch_size": 8, "train.variant": "oracle"})
+        full = train(cfg, tmp_path / "full", progress=False)
+        part = train(cfg, tmp_path / "part", progress=False, stop_after=5)
+        assert part.steps == 5 and not (tmp_path / "part" / "model.pt").exists()
+        done = train(cfg, tmp_path / "part", progress=False)
+        assert done.steps == 12 and done.history == full.history
+        _, m1, ck1 = load_model(tmp_path / "full")
+        _, m2, ck2 = load_model(tmp_path / "part")
+        assert ck1["best_step"] == ck2["best_step"]
+        assert all(torch.equal(x, y) for x, y in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True))
+        with pytest.raises(ValueError, match="different config"):
+            train(micro(**{"train.lr": 0.5, "data.law": "pcfg", "data.batch_size": 8, "model.dropout": 0.1,
+                           "train.variant": "oracle"}), tmp_path / "part", progress=False)
+
+    def test_sgd_and_pad_ignoring_runs_record_provenance(self, tmp_path):
+        cfg = micro(**{"train.optimizer": "sgd", "train.lr": 0.05, "data.pad_targets": "ignore",
+                       "model.norm_first": False})
+        assert cfg.train.decay == 0.0  # plain SGD, as officially
+        res = train(cfg, tmp_path / "r", progress=False)
+        assert res.history[-1]["kl_per_token"][0] < res.history[0]["kl_per_token"][0]
+        doc = json.loads((tmp_path / "r" / "config.json").read_text())
+        assert RunConfig.from_dict(doc["config"]) == cfg and "commit" in doc and doc["versions"]["torch"]
+
+    def test_evaluation_document(self, tmp_path):
+        train(micro(), tmp_path / "r", progress=False)
+        doc = evaluate_run(tmp_path / "r", extrapolation={"prune_below": 1e-2})
+        assert (tmp_path / "r" / "evaluation.json").exists()
+        assert doc["n_ood"] == 251 and doc["n_id"] == 5 and len(doc["per_seed"]) == 2
+        for r in doc["per_seed"]:
+            assert r["exact"]["kl_per_token"] > 0
+            e = r["extrapolation"]
+            assert 0 <= e["r1_lower"] <= e["r1_upper"] <= 1
+        assert set(doc["summary"]["ood_r1_finished"]) == {"mean", "std", "values"}
+        with pytest.raises(ValueError, match="no model.pt"):
+            load_model(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_tiny_preset_learns_anbn_in_a_few_hundred_steps(tmp_path):
+    res = train(preset("tiny"), tmp_path / "tiny", progress=False)
+    first, last = res.history[0]["kl_per_token"][0], res.history[-1]["kl_per_token"][0]
+    assert first > 0.5  # the untrained model is far from the floor ...
+    assert last < 1e-2  # ... 300 steps later it is close
+    _, model, _ = load_model(tmp_path / "tiny")
+    ps = prompt_set(8, 8)
+    comps = greedy_complete(model, ps.tokens[~ps.ood], 40)[0]
+    assert grammar_metrics(ps.tokens[~ps.ood], comps)["finished_over_all"]["grammatical"] == 1.0
+
+
+def test_the_committed_report_is_rendered_from_its_json():
+    from pathlib import Path
+
+    from learned.reproduce import render_markdown
+
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    doc = json.loads((reports / "rule-extrapolation.json").read_text())
+    assert (reports / "rule-extrapolation.md").read_text() == render_markdown(doc)
+
+
+def test_batch_row_positions_shuffle_the_training_set_and_resume_exactly(tmp_path):
+    cfg = micro(**{"model.positions": "batch-row", "model.clone_layers": True, "model.n_layers": 2})
+    full = train(cfg, tmp_path / "full", progress=False)
+    train(cfg, tmp_path / "part", progress=False, stop_after=5)
+    assert train(cfg, tmp_path / "part", progress=False).history == full.history
+    independent = train(micro(**{"model.positions": "batch-row", "model.n_layers": 2}), tmp_path / "x", progress=False)
+    assert independent.history != full.history  # cloned initial layers change the run: the option is live
