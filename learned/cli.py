@@ -37,11 +37,14 @@ def _run_train(args: argparse.Namespace) -> int:
 
     if args.language != "anbn":
         raise CliError(f"language must be anbn, got {args.language!r}")
-    over = _overrides(args.set) | {"train.variant": args.variant}
-    if args.seeds is not None:
-        over["train.seeds"] = parse_seeds(args.seeds)
+    over = _overrides(args.set)
+    for key, value in (("train.variant", args.variant), ("train.seeds", args.seeds)):
+        if value is not None:
+            if key in over:
+                raise CliError(f"give {key} once: --{key.split('.')[1]} or --set {key}=…, not both")
+            over[key] = parse_seeds(value) if key == "train.seeds" else value
     cfg = preset(args.preset, **over)
-    out = Path(args.out) if args.out else Path("runs") / f"anbn-{args.preset}-{args.variant}"
+    out = Path(args.out) if args.out else Path("runs") / f"anbn-{args.preset}-{cfg.train.variant}"
     result = train(cfg, out, device=args.device, resume=not args.restart, progress=not args.no_progress)
     doc: dict[str, Any] = {"run_dir": str(out), "steps": result.steps, "seconds": result.seconds,
                            "last": result.history[-1] if result.history else None}
@@ -94,8 +97,9 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("train", help="train transformers on aⁿbⁿ (several seeds batched in one process)",
                        description="Train one seed-batched run of a variant; resumes from RUN_DIR/checkpoint.pt.")
     p.add_argument("language", help="the training language (anbn)")
-    p.add_argument("--variant", default="ml", choices=VARIANTS,
-                   help="ml (maximum likelihood), adversarial or oracle (official completion losses)")
+    p.add_argument("--variant", default=None, choices=VARIANTS,
+                   help="ml (maximum likelihood, the default), adversarial or oracle (completion losses; "
+                        "--set train.completion_loss=corrected for the corrected one)")
     p.add_argument("--seeds", default=None, help="seeds, e.g. 0-2 or 1,5,7 (default: the preset's)")
     p.add_argument("--out", default=None, help="run directory (default runs/anbn-PRESET-VARIANT)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")

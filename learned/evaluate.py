@@ -73,7 +73,10 @@ def evaluate_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu
     prompts = prompt_set(cfg.data.n_max, cfg.train.prompt_length)
     ood, idp = prompts.tokens[prompts.ood], prompts.tokens[~prompts.ood]
     loss = exact_test_loss(model, sentence_set(cfg.data), device=dev)
-    comps = greedy_complete(model, prompts.tokens, cfg.train.max_pred_length, device=dev)
+    # OOD and ID prompts decoded as separate batches, in enumeration order, as during training
+    # (with the official batch-row positions a prompt's row changes its output).
+    ood_comps = greedy_complete(model, ood, cfg.train.max_pred_length, device=dev)
+    id_comps = greedy_complete(model, idp, cfg.train.max_pred_length, device=dev)
     per_seed = []
     for i, seed in enumerate(cfg.train.seeds):
         ext = rule_extrapolation_probability(
@@ -86,8 +89,8 @@ def evaluate_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu
                 "kl_per_token": float(loss.kl_per_token[i]), "kl_sequence": float(loss.kl_sequence[i]),
                 "targets_per_sequence": loss.targets_per_sequence,
             },
-            "ood": grammar_metrics(ood, comps[i][prompts.ood]),
-            "id": grammar_metrics(idp, comps[i][~prompts.ood]),
+            "ood": grammar_metrics(ood, ood_comps[i]),
+            "id": grammar_metrics(idp, id_comps[i]),
             "extrapolation": ext.summary() | {
                 "ended_mean": float(ext.ended.mean()), "malformed_mean": float(ext.malformed.mean()),
                 "settings": settings,

@@ -6,7 +6,9 @@ batch (evaluation mode, no dropout), the logits at each row's last position,
 softmax in float64 (rows sum to one within 1e-15). With the official ``batch-row`` positions a row's answer depends on its index
 within its chunk of ``chunk`` prefixes, as in the official code. Every row is defined: a
 network has a conditional on every prefix, including those of probability zero
-under the data (the OOD prompts).
+under the data (the OOD prompts). The predictor holds a *snapshot* of the
+member's parameters taken at construction: hooks attached to, or parameters
+changed in, the original model afterwards do not affect it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class TransformerPredictor:
         if model.cfg.positions == "batch-row":  # the official quirk: rows index the position table
             chunk = min(chunk, model.cfg.max_len)
         self.model, self.member, self.chunk = model, member, chunk
-        self._single = model if model.n_models == 1 else model.member(member)  # run one model, not all
+        self._single = model.member(member)  # a snapshot: later edits or hooks on `model` do not apply
 
     @property
     def vocab_size(self) -> int:

@@ -5,7 +5,7 @@
 AdamW/SGD act element-wise, so each seed follows its own trajectory — seed ``s``
 trained alone or beside others sees the same initialisation, data and dropout
 masks; only the float rounding of batched kernels can differ). A non-finite
-loss in any seed stops the run with :class:`FloatingPointError`. Every ``eval_every`` steps it records, per seed, the exact
+loss in any seed stops the run with :class:`DivergedError` (a ValueError). Every ``eval_every`` steps it records, per seed, the exact
 test loss and KL to the data (:func:`learned.losses.exact_test_loss`) and the
 official greedy OOD metrics (:mod:`learned.protocol`), and keeps each seed's
 parameters at its minimal test loss (the official model selection).
@@ -38,7 +38,22 @@ from learned.losses import completion_loss, exact_test_loss, lm_loss
 from learned.model import Transformer
 from learned.protocol import grammar_metrics, greedy_complete
 
-__all__ = ["TrainResult", "load_model", "resolve_device", "train"]
+__all__ = ["DivergedError", "TrainResult", "load_model", "resolve_device", "train"]
+
+
+class DivergedError(ValueError):
+    """The training loss of some seed became non-finite (e.g. a learning rate far too large)."""
+
+
+def _read(path: Path, what: str) -> dict[str, Any]:
+    """``torch.load`` a file this module wrote, or a ValueError naming the file."""
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(doc, dict) or "config" not in doc:
+            raise TypeError("no config inside")
+        return doc
+    except Exception as exc:  # a truncated, empty or foreign file: one clear message
+        raise ValueError(f"{path} is not a readable nonident {what} ({type(exc).__name__}: {exc})") from None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -154,14 +169,17 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
     best_step = np.zeros(S, dtype=np.int64)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        ck = _read(ckpt_path, "checkpoint")
         if ck["config"] != cfg.to_dict():
             raise ValueError(f"{ckpt_path} was written by a different config: use another run directory "
                              "(--out, or --runs for reproduce) or restart (--restart)")
         if ck.get("device_type", "cpu") != dev.type:
             raise ValueError(f"{ckpt_path} was written on device {ck.get('device_type')!r}; resume it with "
                              f"--device {ck.get('device_type')} (got {dev.type!r})")
-        model.load_state_dict(ck["model"])
+        try:
+            model.load_state_dict(ck["model"])
+        except (KeyError, RuntimeError) as exc:
+            raise ValueError(f"{ckpt_path} does not hold this model's parameters ({exc})") from None
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         for g, st in zip(drop_gens, ck["dropout_rng"], strict=True):
@@ -173,6 +191,8 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
         step, history, elapsed0 = ck["step"], ck["history"], float(ck.get("seconds", 0.0))
         best_loss, best_step, best_state = np.asarray(ck["best_loss"]), np.asarray(ck["best_step"]), ck["best_state"]
     else:
+        for stale in ("checkpoint.pt", "model.pt", "evaluation.json", "history.json"):  # of an earlier run
+            (run_dir / stale).unlink(missing_ok=True)
         prov = provenance(cfg.to_dict(), seed=None) | {"seeds": list(seeds), "device": str(dev)}
         atomic_write_text(run_dir / "config.json", json.dumps(prov, indent=2, default=str))
 
@@ -231,7 +251,8 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
         step += 1
         loss_sum = per_model.detach().cpu()
         if not torch.all(torch.isfinite(loss_sum)):
-            raise FloatingPointError(f"training loss became non-finite at step {step}: {loss_sum.tolist()}")
+            raise DivergedError(f"training loss became non-finite at step {step} (per seed {loss_sum.tolist()}); "
+                                "lower train.lr")
         bar.update(step, float(loss_sum.mean()))
         if step % tc.eval_every == 0 or step == tc.steps:
             evaluate_now()
@@ -257,9 +278,14 @@ def load_model(run_dir: str | Path, *, which: str = "best", device: str = "cpu")
         raise ValueError(f"which must be 'best' or 'final', got {which!r}")
     if not path.exists():
         raise ValueError(f"{run_dir} has no model.pt (not a finished nonident run; resume it with nonident train)")
-    ck = torch.load(path, map_location=resolve_device(device), weights_only=False)
+    dev = resolve_device(device)
+    ck = _read(path, "model")
     cfg = RunConfig.from_dict(ck["config"])
-    model = Transformer(cfg.model, cfg.train.seeds).to(resolve_device(device))
-    model.load_state_dict(ck[f"{which}_state"])
+    model = Transformer(cfg.model, cfg.train.seeds)
+    try:
+        model.load_state_dict(ck[f"{which}_state"])
+    except (KeyError, RuntimeError) as exc:
+        raise ValueError(f"{path} does not hold the {which} parameters of its config ({exc})") from None
+    model.to(dev)
     model.eval()
     return cfg, model, ck

@@ -114,6 +114,7 @@ def test_ginc_table_says_estimate(capsys):
         (["train", "anbn", "--variant", "nice"], "invalid choice"),
         (["evaluate", "/nonexistent/run"], "no model.pt"),
         (["reproduce", "icl"], "experiment must be rule-extrapolation"),
+        (["train", "anbn", "--variant", "oracle", "--set", "train.variant=ml"], "give train.variant once"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
@@ -177,3 +178,16 @@ def test_train_evaluate_and_reproduce_on_the_tiny_preset(capsys, tmp_path):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     md = (tmp_path / "rep" / "rule-extrapolation.md").read_text()
     assert "43.7 ± 4.5" in md and "83.0 ± 10.5" in md and "--preset tiny" in md
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04truncated"])
+def test_a_corrupt_model_file_is_one_line_and_exit_2(capsys, tmp_path, content):
+    (tmp_path / "model.pt").write_bytes(content)
+    code, _, err = run(capsys, "evaluate", str(tmp_path), "--device", "cpu")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "is not a readable nonident model" in err
+
+
+def test_a_diverging_run_is_one_line_and_exit_2(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "anbn", "--preset", "tiny", "--device", "cpu", "--no-progress",
+                       "--set", "train.lr=1e30", "--set", "train.warmup=0", "--out", str(tmp_path / "r"))
+    assert code == 2 and "non-finite" in err and "Traceback" not in err

@@ -226,8 +226,26 @@ class TestTraining:
         assert cfg.train.decay == 0.0  # plain SGD, as officially
         res = train(cfg, tmp_path / "r", progress=False)
         assert res.history[-1]["kl_per_token"][0] < res.history[0]["kl_per_token"][0]
+        ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+        assert "momentum" in ck["optimizer"]["param_groups"][0] and "betas" not in ck["optimizer"]["param_groups"][0]
+        # with PAD targets ignored, each seed is selected at its minimal sentence KL
+        for i in range(2):
+            assert ck["best_loss"][i] == min(h["kl_sequence"][i] for h in res.history)
         doc = json.loads((tmp_path / "r" / "config.json").read_text())
         assert RunConfig.from_dict(doc["config"]) == cfg and "commit" in doc and doc["versions"]["torch"]
+
+    def test_the_completion_loss_setting_reaches_training(self, tmp_path):
+        official = train(micro(**{"train.variant": "oracle"}), tmp_path / "o", progress=False)
+        corrected = train(micro(**{"train.variant": "oracle", "train.completion_loss": "corrected"}), tmp_path / "c",
+                          progress=False)
+        assert official.history[0] == corrected.history[0]  # same initialisation
+        assert official.history[-1]["kl_per_token"] != corrected.history[-1]["kl_per_token"]
+
+    def test_a_fresh_start_removes_the_artifacts_of_an_earlier_run(self, tmp_path):
+        train(micro(), tmp_path / "r", progress=False)
+        assert (tmp_path / "r" / "model.pt").exists()
+        train(micro(), tmp_path / "r", progress=False, resume=False, stop_after=2)
+        assert not (tmp_path / "r" / "model.pt").exists()
 
     def test_evaluation_document(self, tmp_path):
         train(micro(), tmp_path / "r", progress=False)
