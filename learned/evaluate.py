@@ -22,16 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from exact import TokenBatch, rule_extrapolation_probability
 from exact.provenance import atomic_write_text, provenance
+from learned.config import RunConfig
 from learned.data import prompt_set, sentence_set
 from learned.losses import exact_test_loss
+from learned.model import Transformer
 from learned.predictor import TransformerPredictor
 from learned.protocol import grammar_metrics, greedy_complete
 from learned.train import load_model, resolve_device
 
-__all__ = ["EXTRAPOLATION_SETTINGS", "evaluate_run", "summarise"]
+__all__ = ["EXTRAPOLATION_SETTINGS", "evaluate_model", "evaluate_run", "summarise"]
 
 #: Tree expansion of :func:`exact.rule_extrapolation_probability` for trained models:
 #: completions up to 24 tokens (an OOD prompt of length 8 needs at most 9), nodes
@@ -61,29 +64,26 @@ def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: _mean_std([f(r) for r in per_seed]) for k, f in pick.items()}
 
 
-def evaluate_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu", write: bool = True,
-                 extrapolation: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Evaluate every seed of the run in ``run_dir``; see the module docstring."""
-    dev = resolve_device(device)
+def evaluate_model(cfg: RunConfig, model: Transformer, *, device: torch.device | str = "cpu",
+                   extrapolation: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Exact loss, official metrics and certified extrapolation of every stacked model, one dict per seed."""
     unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
     if unknown:
         raise ValueError(f"extrapolation accepts {sorted(EXTRAPOLATION_SETTINGS)}, got {sorted(unknown)}")
-    cfg, model, ck = load_model(run_dir, which=which, device=str(dev))
     settings = EXTRAPOLATION_SETTINGS | (extrapolation or {})
     prompts = prompt_set(cfg.data.n_max, cfg.train.prompt_length)
     ood, idp = prompts.tokens[prompts.ood], prompts.tokens[~prompts.ood]
-    loss = exact_test_loss(model, sentence_set(cfg.data), device=dev)
+    loss = exact_test_loss(model, sentence_set(cfg.data), device=device)
     # OOD and ID prompts decoded as separate batches, in enumeration order, as during training
     # (with the official batch-row positions a prompt's row changes its output).
-    ood_comps = greedy_complete(model, ood, cfg.train.max_pred_length, device=dev)
-    id_comps = greedy_complete(model, idp, cfg.train.max_pred_length, device=dev)
+    ood_comps = greedy_complete(model, ood, cfg.train.max_pred_length, device=device)
+    id_comps = greedy_complete(model, idp, cfg.train.max_pred_length, device=device)
     per_seed = []
     for i, seed in enumerate(cfg.train.seeds):
         ext = rule_extrapolation_probability(
             TransformerPredictor(model, i), TokenBatch(ood, np.full(len(ood), ood.shape[1])), **settings)
         per_seed.append({
             "seed": seed,
-            "selected_step": int(ck["best_step"][i]) if which == "best" else cfg.train.steps,
             "exact": {
                 "test_loss": float(loss.test_loss[i]), "floor": loss.floor,
                 "kl_per_token": float(loss.kl_per_token[i]), "kl_sequence": float(loss.kl_sequence[i]),
@@ -96,9 +96,20 @@ def evaluate_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu
                 "settings": settings,
             },
         })
+    return per_seed
+
+
+def evaluate_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu", write: bool = True,
+                 extrapolation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate every seed of the run in ``run_dir``; see the module docstring."""
+    dev = resolve_device(device)
+    cfg, model, ck = load_model(run_dir, which=which, device=str(dev))
+    per_seed = [{"seed": r["seed"], "selected_step": int(ck["best_step"][i]) if which == "best" else cfg.train.steps}
+                | r for i, r in enumerate(evaluate_model(cfg, model, device=dev, extrapolation=extrapolation))]
     doc = {
         "run_dir": str(run_dir), "variant": cfg.train.variant, "which": which,
-        "n_ood": int(len(ood)), "n_id": int(len(idp)), "per_seed": per_seed, "summary": summarise(per_seed),
+        "n_ood": per_seed[0]["ood"]["all"]["n"], "n_id": per_seed[0]["id"]["all"]["n"],
+        "per_seed": per_seed, "summary": summarise(per_seed),
         "provenance": provenance(cfg.to_dict()) | {"device": str(dev)},
     }
     if write:

@@ -37,7 +37,8 @@ def greedy_complete(model: Transformer, prompts: NDArray[np.int64], max_new: int
     """Greedy continuations with a KV cache: int64 array ``(n_models, n_prompts, max_new)``."""
     if max_new < 1:
         raise ValueError(f"max_new must be ≥ 1, got {max_new}")
-    chunk = min(chunk, model.cfg.max_len)  # batch-row positions index the table by row
+    if model.cfg.positions == "batch-row":  # the official quirk: rows index the position table
+        chunk = min(chunk, model.cfg.max_len)
     out = []
     for lo in range(0, prompts.shape[0], chunk):
         x = torch.tensor(prompts[lo : lo + chunk], device=device)  # a copy: inputs may be read-only

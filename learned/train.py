@@ -228,7 +228,7 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
     model.train()
     if step == 0 and not history:
         evaluate_now()
-    loss_sum = torch.zeros(S)
+    last_loss = torch.zeros(S)
     while step < tc.steps:
         if stop_after is not None and step >= stop_after:
             break
@@ -249,18 +249,18 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
         opt.step()
         sched.step()
         step += 1
-        loss_sum = per_model.detach().cpu()
-        if not torch.all(torch.isfinite(loss_sum)):
-            raise DivergedError(f"training loss became non-finite at step {step} (per seed {loss_sum.tolist()}); "
+        last_loss = per_model.detach().cpu()
+        if not torch.all(torch.isfinite(last_loss)):
+            raise DivergedError(f"training loss became non-finite at step {step} (per seed {last_loss.tolist()}); "
                                 "lower train.lr")
-        bar.update(step, float(loss_sum.mean()))
+        bar.update(step, float(last_loss.mean()))
         if step % tc.eval_every == 0 or step == tc.steps:
             evaluate_now()
         if step % tc.checkpoint_every == 0 or step == tc.steps:
             checkpoint()
     if stop_after is not None and step < tc.steps:
         checkpoint()
-    bar.update(step, float(loss_sum.mean()), force=True)
+    bar.update(step, float(last_loss.mean()), force=True)
     bar.close()
     if step == tc.steps:
         _save(run_dir / "model.pt", {

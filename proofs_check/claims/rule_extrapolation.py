@@ -21,17 +21,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from exact import TokenBatch, rule_extrapolation_probability
 from learned.config import RunConfig
-from learned.data import prompt_set, sentence_set
-from learned.evaluate import EXTRAPOLATION_SETTINGS
-from learned.losses import exact_test_loss
+from learned.evaluate import evaluate_model
 from learned.model import Transformer
-from learned.predictor import TransformerPredictor
-from learned.protocol import grammar_metrics, greedy_complete
 from learned.reproduce import ARMS
 from proofs_check.registry import Check, Control, Outcome, claim
 
@@ -57,21 +51,12 @@ def _measure(entry: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str,
     model = Transformer(cfg.model, cfg.train.seeds)
     model.load_state_dict(state)
     model.eval()
-    ps = prompt_set(cfg.data.n_max, cfg.train.prompt_length)
-    ood = ps.tokens[ps.ood]
-    loss = exact_test_loss(model, sentence_set(cfg.data))
-    comps = greedy_complete(model, ood, cfg.train.max_pred_length)
-    batch = TokenBatch(ood, np.full(len(ood), ood.shape[1]))
-    r1, lo, hi, fin = [], [], [], []
-    for i in range(model.n_models):
-        m = grammar_metrics(ood, comps[i])
-        r1.append(m["finished"]["r1"])
-        fin.append(m["all"]["finished"])
-        ext = rule_extrapolation_probability(TransformerPredictor(model, i), batch, **EXTRAPOLATION_SETTINGS)
-        lo.append(float(ext.r1_lower.mean()))
-        hi.append(float(ext.r1_upper.mean()))
-    return {"kl_per_token": loss.kl_per_token.tolist(), "ood_r1_finished": r1, "p_r1_lower": lo, "p_r1_upper": hi,
-            "ood_finished": fin}
+    rows = evaluate_model(cfg, model)  # what `nonident evaluate` computes
+    return {"kl_per_token": [r["exact"]["kl_per_token"] for r in rows],
+            "ood_r1_finished": [r["ood"]["finished"]["r1"] for r in rows],
+            "ood_finished": [r["ood"]["all"]["finished"] for r in rows],
+            "p_r1_lower": [r["extrapolation"]["r1_lower"] for r in rows],
+            "p_r1_upper": [r["extrapolation"]["r1_upper"] for r in rows]}
 
 
 def _below(low: list[float], high: list[float]) -> bool:
