@@ -4,8 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_enumeration.py [--lengths 16 20 24] [--
 
 For each length L it times one layer of 2^L words (the work of
 ``enumerate_strings`` is the sum of its layers): the numba kernel
-(``exact._anbn_kernels.enumerate_layer``, after a warm-up call that compiles it)
-and its NumPy twin (``exact._reference.enumerate_layer_reference``). It checks
+(``exact.anbn._kernels.enumerate_layer``, after a warm-up call that compiles it)
+and its NumPy twin (``exact.anbn.reference.enumerate_layer_reference``). It checks
 that both give the same outputs, then prints words/s of each and the ratio.
 """
 
@@ -18,8 +18,8 @@ import numba
 import numpy as np
 
 from exact import AnbnDistribution, UniformLength, enumerate_strings
-from exact import _anbn_kernels as kernels
-from exact._reference import enumerate_layer_reference
+from exact.anbn import _kernels as kernels
+from exact.anbn.reference import enumerate_layer_reference
 
 
 def best_of(fn, repeats: int) -> float:

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/bench_hmm_forward.py [--prompts 2500] [--hmmlearn-prompts 100] [--full-hmmlearn]``
 
-Workload (issue 3): 2,500 GINC prompts (k = 10, 64 shots, 713 tokens) under the
+Workload: 2,500 GINC prompts (k = 10, 64 shots, 713 tokens) under the
 5 concepts of GINC's mixture (100 hidden states, 50 symbols), sampled with a
 fixed seed. Two emission settings: GINC's deterministic emissions (where every
 64-shot prompt turns out to have probability 0 under every concept) and
@@ -11,7 +11,7 @@ numeric comparison).
 
 * ``nonident``: :meth:`exact.HMMMixture.log_likelihoods` (numba, Kronecker, after a warm-up compile);
 * ``numpy``: the plain batched dense forward, ``(2500, 100) @ (100, 100)`` per step and concept
-  (:func:`exact._reference.hmm_forward_dense`);
+  (:func:`exact.hmm.reference.hmm_forward_dense`);
 * ``hmmlearn``: a loop of ``CategoricalHMM.score`` calls (hmmlearn 0.3.x). It takes minutes on the
   full workload, so by default it runs on the first ``--hmmlearn-prompts`` prompts and its time is
   scaled linearly to the full count (printed as "extrapolated"); ``--full-hmmlearn`` runs it all.
@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 from exact import PromptTemplate, TokenBatch, generate_ginc, sample_prompts
-from exact._reference import hmm_forward_dense
+from exact.hmm.reference import hmm_forward_dense
 
 TOL = 1e-9
 

@@ -2,12 +2,12 @@
 
 Run: ``.venv/bin/python benchmarks/bench_qn_kl.py [--brute-shots 1 2 3] [--budget 10]``
 
-Instance: ``nonident icl``'s demo mixture (:data:`exact.qn.DEMO_CONFIG`: 2 concepts, 2 values × 6
+Instance: ``nonident icl``'s demo mixture (:data:`exact.icl.qn.DEMO_CONFIG`: 2 concepts, 2 values × 6
 slots, 3 symbols, η = 0.1; k = 2). For each n in ``--brute-shots`` it times
 
-* ``identity``: :func:`exact.qn_kl.swap_identity` — numba, depth first over the 3^(L_n − n) strings of S_n;
-* ``brute force``: :func:`exact.qn_kl.kl_by_sequences` — all 3^(L_n + 1) sequences, both joints by the chain
-  rule of the predictors (p and :class:`exact.qn.SwapModel`),
+* ``identity``: :func:`exact.icl.swap_kl.swap_identity` — numba, depth first over the 3^(L_n − n) strings of S_n;
+* ``brute force``: :func:`exact.icl.swap_kl.kl_by_sequences` — all 3^(L_n + 1) sequences, both joints by the chain
+  rule of the predictors (p and :class:`exact.icl.qn.SwapModel`),
 
 checks that they agree (relative 1e-10) and prints the ratio. Then it raises n until one exact
 identity sum takes longer than ``--budget`` seconds and reports the largest n within it.

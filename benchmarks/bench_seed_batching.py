@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/bench_seed_batching.py [--seeds 3 9] [--steps 150] [--variant ml]``
 
-For each seed count S it trains the ``cpu`` preset's model (:func:`learned.train.train`) for
+For each seed count S it trains the ``cpu`` preset's model (:func:`learned.rule_extrapolation.train.train`) for
 ``--steps`` steps (a) once with all S seeds stacked in one model and (b) S times with one seed
 each, and prints seed-steps per second of each and the ratio. Both arms evaluate only at the
 first and last step, with 8 greedy tokens instead of 300, so the figure is dominated by the
@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from learned.config import preset
-from learned.train import train
+from learned.rule_extrapolation.config import preset
+from learned.rule_extrapolation.train import train
 
 
 def run(seeds: tuple[int, ...], steps: int, variant: str, root: str) -> tuple[float, tuple[list[float], list[float]]]:

@@ -1,4 +1,9 @@
-"""Exact ground truth for the claims of Reizinger et al. (2024).
+"""Exact ground truth for the claims of Reizinger et al. (2024, arXiv 2405.01964).
+
+Subpackages by concept (docs/design.md): :mod:`exact.core` (tokens, the predictor
+interface, KL, shared plumbing), :mod:`exact.anbn` (case study 1), :mod:`exact.hmm`
+(HMM mixtures and GINC) and :mod:`exact.icl` (q_n and its certificates, case study 2).
+This module re-exports their public names.
 
 Case study 1 (aⁿbⁿ, functional non-identifiability):
 
@@ -17,52 +22,76 @@ Case study 2's ground truth (GINC mixture of HMMs, exact Bayes quantities):
 -2.3098
 """
 
-from exact.anbn import AnbnDistribution, AnbnFacts
-from exact.enumeration import (
+from exact.anbn import (
+    AnbnDistribution,
+    AnbnFacts,
+    CompletionMixture,
+    ExtrapolationResult,
+    GeometricLength,
+    LengthLaw,
+    OODPolicyModel,
+    OverrideModel,
     PromptTable,
+    RuleChecks,
     StringTable,
+    TruncatedLength,
+    UniformLength,
+    check_rules,
     enumerate_prompts,
     enumerate_strings,
     estimate_enumeration_bytes,
+    f1_witnesses,
+    is_sentence,
+    rule_extrapolation_probability,
 )
-from exact.extrapolation import ExtrapolationResult, rule_extrapolation_probability
-from exact.ginc import GincConfig, GincMixture, generate_ginc, ginc_vocabulary
-from exact.ginc_assumptions import AssumptionReport, check_assumptions
-from exact.hmm import CategoricalHMM
-from exact.kl import KLResult, kl_brute_force, kl_chain_rule
-from exact.laws import GeometricLength, LengthLaw, TruncatedLength, UniformLength
-from exact.mixture import ForwardResult, HMMMixture, Posterior
-from exact.predictor import (
+from exact.core import (
+    EOS,
+    PAD,
+    SOS,
+    VOCAB_SIZE,
+    A,
+    B,
+    KLResult,
     NextTokenProbs,
     Predictor,
+    TokenBatch,
     UndefinedConditionalError,
+    decode,
+    encode,
+    kl_brute_force,
+    kl_by_sequences,
+    kl_chain_rule,
     sample_sequences,
     sequence_log_prob,
 )
-from exact.prompts import (
+from exact.hmm import (
+    AssumptionReport,
+    CategoricalHMM,
+    ForwardResult,
+    GincConfig,
+    GincMixture,
+    HMMMixture,
     IclPoint,
+    Posterior,
     PromptSample,
     PromptTemplate,
+    check_assumptions,
+    generate_ginc,
+    ginc_vocabulary,
     icl_accuracy,
     prompt_set_log_prob,
     sample_prompts,
 )
-from exact.qn import DEMO_CONFIG, DEMO_K, SwapModel, ZeroRunnerUpError
-from exact.qn_kl import (
+from exact.icl import (
+    DEMO_CONFIG,
+    DEMO_K,
     IclRow,
     IclTable,
     SwapIdentity,
+    SwapModel,
+    ZeroRunnerUpError,
     icl_table,
-    kl_by_sequences,
     swap_identity,
-)
-from exact.rules import RuleChecks, check_rules, is_sentence
-from exact.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch, decode, encode
-from exact.witnesses import (
-    CompletionMixture,
-    OODPolicyModel,
-    OverrideModel,
-    f1_witnesses,
 )
 
 __all__ = [

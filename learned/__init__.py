@@ -1,4 +1,10 @@
-"""Transformers trained on aⁿbⁿ, measured against the exact ground truth (case study 1, experiment E1).
+"""Transformers trained on the exact ground truth and measured against it.
+
+Subpackages by concept (docs/design.md): :mod:`learned.nn` (the seed-batched
+transformer, its hook points, the predictor adapter and device selection, shared
+by every experiment) and one package per experiment — :mod:`learned.rule_extrapolation`
+(case study 1, experiment E1 on aⁿbⁿ). The public names below are imported lazily,
+so ``import learned`` does not load torch until one is used.
 
 A trained model speaks the same :class:`exact.Predictor` interface as the exact
 distributions, so every exact metric applies to it unchanged:
@@ -17,40 +23,37 @@ reproduction (:func:`reproduce_rule_extrapolation`) back the CLI commands
 ``nonident train anbn``, ``nonident evaluate`` and ``nonident reproduce rule-extrapolation``.
 """
 
-from learned.config import PRESETS, VARIANTS, DataConfig, ModelConfig, RunConfig, TrainConfig, preset
-from learned.evaluate import evaluate_run
-from learned.hooks import HookedModule, HookPoint
-from learned.losses import ExactLoss, exact_test_loss
-from learned.model import KVCache, Transformer
-from learned.predictor import TransformerPredictor
-from learned.protocol import grammar_metrics, greedy_complete, greedy_complete_predictor
-from learned.reproduce import reproduce_rule_extrapolation
-from learned.train import TrainResult, load_model, train
+from exact.core.lazy import lazy_exports
 
-__all__ = [
+_RE = "learned.rule_extrapolation"
+_EXPORTS = {
     # configuration
-    "PRESETS",
-    "VARIANTS",
-    "DataConfig",
-    "ModelConfig",
-    "RunConfig",
-    "TrainConfig",
-    "preset",
+    "ModelConfig": "learned.nn.config",
+    "PRESETS": f"{_RE}.config",
+    "VARIANTS": f"{_RE}.config",
+    "DataConfig": f"{_RE}.config",
+    "RunConfig": f"{_RE}.config",
+    "TrainConfig": f"{_RE}.config",
+    "preset": f"{_RE}.config",
     # model
-    "HookPoint",
-    "HookedModule",
-    "KVCache",
-    "Transformer",
-    "TransformerPredictor",
-    # training and evaluation
-    "ExactLoss",
-    "TrainResult",
-    "evaluate_run",
-    "exact_test_loss",
-    "grammar_metrics",
-    "greedy_complete",
-    "greedy_complete_predictor",
-    "load_model",
-    "reproduce_rule_extrapolation",
-    "train",
-]
+    "HookPoint": "learned.nn.hooks",
+    "HookedModule": "learned.nn.hooks",
+    "KVCache": "learned.nn.model",
+    "Transformer": "learned.nn.model",
+    "TransformerPredictor": "learned.nn.predictor",
+    "resolve_device": "learned.nn.device",
+    # training and evaluation (experiment E1)
+    "ExactLoss": f"{_RE}.losses",
+    "exact_test_loss": f"{_RE}.losses",
+    "TrainResult": f"{_RE}.train",
+    "load_model": f"{_RE}.train",
+    "train": f"{_RE}.train",
+    "evaluate_run": f"{_RE}.evaluate",
+    "evaluate_model": f"{_RE}.evaluate",
+    "grammar_metrics": f"{_RE}.protocol",
+    "greedy_complete": f"{_RE}.protocol",
+    "greedy_complete_predictor": f"{_RE}.protocol",
+    "reproduce_rule_extrapolation": f"{_RE}.reproduce",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

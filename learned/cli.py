@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from exact._cli_util import CliError, print_json
-from learned.config import PRESETS, VARIANTS, parse_seeds, preset
+from exact.core.cli import CliError, add_device_flag, add_json_flag, add_out_flag, command_main, print_json
+from learned.rule_extrapolation.config import PRESETS, VARIANTS, parse_seeds, preset
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "main"]
 
 
 def _overrides(items: list[str]) -> dict[str, object]:
@@ -28,12 +28,12 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "tiny: a smoke test (default cpu)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config field, e.g. --set model.norm_first=false --set train.steps=500")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:i] (default auto)")
+    add_device_flag(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from learned.train import train
+    from learned.rule_extrapolation.train import train
 
     if args.language != "anbn":
         raise CliError(f"language must be anbn, got {args.language!r}")
@@ -59,7 +59,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from learned.evaluate import evaluate_run
+    from learned.rule_extrapolation.evaluate import evaluate_run
 
     doc = evaluate_run(args.run_dir, which=args.which, device=args.device)
     if args.json:
@@ -79,7 +79,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
-    from learned.reproduce import render_markdown, reproduce_rule_extrapolation
+    from learned.rule_extrapolation.reproduce import render_markdown, reproduce_rule_extrapolation
 
     if args.experiment != "rule-extrapolation":
         raise CliError(f"experiment must be rule-extrapolation, got {args.experiment!r}")
@@ -101,9 +101,9 @@ def add_parsers(sub: Any) -> None:
                    help="ml (maximum likelihood, the default), adversarial or oracle (completion losses; "
                         "--set train.completion_loss=corrected for the corrected one)")
     p.add_argument("--seeds", default=None, help="seeds, e.g. 0-2 or 1,5,7 (default: the preset's)")
-    p.add_argument("--out", default=None, help="run directory (default runs/anbn-PRESET-VARIANT)")
+    add_out_flag(p, default=None, help="run directory (default runs/anbn-PRESET-VARIANT)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(p)
     _common(p)
     p.set_defaults(run=_run_train)
 
@@ -112,8 +112,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("run_dir", help="a run directory written by nonident train")
     p.add_argument("--which", default="best", choices=("best", "final"),
                    help="parameters at the minimal exact test loss (official selection) or the final ones")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_device_flag(p)
+    add_json_flag(p)
     p.set_defaults(run=_run_evaluate)
 
     p = sub.add_parser("reproduce", help="reproduce an experiment end to end and write its report",
@@ -121,7 +121,16 @@ def add_parsers(sub: Any) -> None:
                                    "OUT/rule-extrapolation.{md,json,png} and the selected models.")
     p.add_argument("experiment", help="rule-extrapolation")
     p.add_argument("--runs", default="runs", help="where run directories go (default runs)")
-    p.add_argument("--out", default="reports", help="report directory (default reports)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of the report")
+    add_out_flag(p, default="reports", help="report directory (default reports)")
+    add_json_flag(p, help="print JSON instead of the report")
     _common(p)
     p.set_defaults(run=_run_reproduce)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m learned.cli train|evaluate|reproduce …`` is ``nonident train|evaluate|reproduce …``."""
+    return command_main(add_parsers, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

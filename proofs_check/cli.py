@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from exact._cli_util import print_json
-from exact.provenance import provenance
+from exact.core.artifacts import provenance
+from exact.core.cli import add_json_flag, add_out_flag, command_main, print_json
 from proofs_check.registry import ClaimRecord, registered, run_claims
 from proofs_check.report import render_json, write_reports
 
@@ -20,10 +20,13 @@ def add_parser(sub: Any) -> None:
         help="run every registered claim and write reports/proof-check.{md,json,html}",
         description="Check the paper's claims; exit status 1 if any claim fails.",
     )
-    p.add_argument("--out", default="reports", help="directory for the reports (default: reports)")
+    add_out_flag(p, default="reports", help="directory for the reports (default: reports)")
+    p.add_argument("--artifacts", default="reports",
+                   help="directory of the committed artifacts that claims read, e.g. the trained models of "
+                        "E1-rule-extrapolation (default: reports)")
     p.add_argument("--only", nargs="+", metavar="ID", default=None, help="run only these claim ids")
     p.add_argument("--list", action="store_true", help="list the claim ids and exit")
-    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    add_json_flag(p, help="print the JSON report on stdout")
     p.set_defaults(run=run)
 
 
@@ -35,15 +38,17 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         claims = registered()
         if args.json:
-            print_json([{"id": cid, "title": c.title, "source": c.source} for cid, c in claims.items()])
+            print_json([{"id": cid, "title": c.title, "source": c.source, "needs": list(c.needs)}
+                        for cid, c in claims.items()])
         else:
             for cid, c in claims.items():
-                print(f"{cid:<26} {c.title}")
+                needs = f"  [needs {', '.join(c.needs)}]" if c.needs else ""
+                print(f"{cid:<26} {c.title}{needs}")
         return 0
     Path(args.out).mkdir(parents=True, exist_ok=True)  # fail on a bad --out before the work
     start = time.perf_counter()
-    records = run_claims(args.only, progress=_progress)
-    meta = provenance(config={"only": args.only, "out": args.out})
+    records = run_claims(args.only, progress=_progress, artifacts=args.artifacts)
+    meta = provenance(config={"only": args.only, "out": args.out, "artifacts": args.artifacts})
     meta["total_seconds"] = round(time.perf_counter() - start, 3)
     paths = write_reports(records, meta, args.out)
     failed = [r.id for r in records if r.status != "pass"]
@@ -56,3 +61,12 @@ def run(args: argparse.Namespace) -> int:
         if failed:
             print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m proofs_check.cli …`` is ``nonident check …``."""
+    return command_main(add_parser, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,6 +12,15 @@ decide) is *inconclusive* and makes the claim fail.
 
 Register with :func:`claim`; run with :func:`run_claims`, which never lets one
 claim's exception stop the others (an exception is a failure with its message).
+
+A claim declares what it needs beyond the exact engines (``needs``):
+
+* ``"torch"`` — it loads trained transformers (:mod:`learned`);
+* ``"artifacts"`` — it reads committed artifacts; its function takes the keyword
+  ``artifacts`` (a directory), which ``nonident check --artifacts DIR`` passes on.
+
+The report order is :data:`proofs_check.claims.REPORT_ORDER`, the one list of claim
+ids: a registered claim missing from it, or an id in it that nothing registers, is an error.
 """
 
 from __future__ import annotations
@@ -21,7 +30,10 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from exact.core.validate import InputError
 
 __all__ = ["Check", "Control", "Figure", "Outcome", "Claim", "ClaimRecord", "claim", "registered", "run_claims"]
 
@@ -45,7 +57,7 @@ class Check:
 
     def __post_init__(self) -> None:
         if self.passed and self.refuted:
-            raise ValueError("a check cannot both pass and be refuted")
+            raise InputError("a check cannot both pass and be refuted")
 
     @classmethod
     def numeric(cls, passed: bool, evidence: dict[str, Any]) -> Check:
@@ -81,9 +93,9 @@ class Figure:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.name):
-            raise ValueError(f"figure name must be lower-case letters, digits and '-', got {self.name!r}")
+            raise InputError(f"figure name must be lower-case letters, digits and '-', got {self.name!r}")
         if not self.png.startswith(b"\x89PNG"):
-            raise ValueError(f"figure {self.name!r} is not a PNG")
+            raise InputError(f"figure {self.name!r} is not a PNG")
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,7 @@ class Outcome:
 
     def __post_init__(self) -> None:
         if not self.controls:
-            raise ValueError("an Outcome needs at least one negative control")
+            raise InputError("an Outcome needs at least one negative control")
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,12 @@ class Claim:
     statement: str
     method: str
     source: str
-    func: Callable[[], Outcome]
+    func: Callable[..., Outcome]
+    needs: tuple[str, ...] = ()
+
+
+#: What a claim may declare in ``needs``.
+NEEDS = ("torch", "artifacts")
 
 
 @dataclass(frozen=True)
@@ -136,35 +153,52 @@ class ClaimRecord:
 _REGISTRY: dict[str, Claim] = {}
 
 
-def claim(*, id: str, title: str, statement: str, method: str, source: str) -> Callable[
-    [Callable[[], Outcome]], Callable[[], Outcome]
-]:
-    """Decorator registering a claim function under ``id``."""
+def claim(
+    *, id: str, title: str, statement: str, method: str, source: str, needs: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Outcome]], Callable[..., Outcome]]:
+    """Decorator registering a claim function under ``id`` (``needs``: see the module docstring)."""
+    unknown = set(needs) - set(NEEDS)
+    if unknown:
+        raise InputError(f"claim {id!r}: needs must be among {NEEDS}, got {sorted(unknown)}")
 
-    def register(func: Callable[[], Outcome]) -> Callable[[], Outcome]:
+    def register(func: Callable[..., Outcome]) -> Callable[..., Outcome]:
         if id in _REGISTRY and _REGISTRY[id].func is not func:
-            raise ValueError(f"claim id {id!r} is registered twice")
-        _REGISTRY[id] = Claim(id, title, statement, method, source, func)
+            raise InputError(f"claim id {id!r} is registered twice")
+        _REGISTRY[id] = Claim(id, title, statement, method, source, func, tuple(needs))
         return func
 
     return register
 
 
 def registered() -> dict[str, Claim]:
-    """All claims in report order (``proofs_check.claims.REPORT_ORDER``, then registration order)."""
-    from proofs_check.claims import (
-        REPORT_ORDER,  # importing the package registers the claims
-    )
+    """All claims in report order (:data:`proofs_check.claims.REPORT_ORDER`).
 
-    rank = {cid: i for i, cid in enumerate(REPORT_ORDER)}
-    ids = sorted(_REGISTRY, key=lambda cid: rank.get(cid, len(rank)))  # stable: the rest keep their order
-    return {cid: _REGISTRY[cid] for cid in ids}
+    Raises
+    ------
+    RuntimeError
+        If a registered claim is missing from the order or an id in the order is not registered.
+    """
+    from proofs_check.claims import REPORT_ORDER  # importing the package registers the claims
+
+    missing = [cid for cid in _REGISTRY if cid not in REPORT_ORDER]
+    ghosts = [cid for cid in REPORT_ORDER if cid not in _REGISTRY]
+    if missing or ghosts or len(set(REPORT_ORDER)) != len(REPORT_ORDER):
+        raise RuntimeError(
+            f"proofs_check.claims.REPORT_ORDER must list every registered claim once: not listed {missing}, "
+            f"listed but not registered {ghosts}"
+        )
+    return {cid: _REGISTRY[cid] for cid in REPORT_ORDER}
 
 
-def _run_one(c: Claim) -> ClaimRecord:
+def _run_one(c: Claim, artifacts: Path | None = None) -> ClaimRecord:
     start = time.perf_counter()
     try:
-        out = c.func()
+        if "artifacts" in c.needs:
+            if artifacts is None:
+                raise InputError(f"claim {c.id!r} reads committed artifacts: pass artifacts=DIR (nonident check --artifacts)")
+            out = c.func(artifacts=Path(artifacts))
+        else:
+            out = c.func()
     except Exception as exc:  # a failing claim must not hide the others
         return ClaimRecord(
             c.id, c.title, c.statement, c.method, c.source, "fail", {}, [],
@@ -191,8 +225,12 @@ def _run_one(c: Claim) -> ClaimRecord:
 def run_claims(
     only: Iterable[str] | None = None,
     progress: Callable[[int, int, ClaimRecord], None] | None = None,
+    artifacts: str | Path | None = None,
 ) -> list[ClaimRecord]:
     """Run the registered claims (or those in ``only``) and return their records.
+
+    ``artifacts`` is the directory of committed artifacts that claims needing them read
+    (``nonident check`` passes ``reports``).
 
     Raises
     ------
@@ -203,10 +241,10 @@ def run_claims(
     ids = list(claims) if only is None else list(dict.fromkeys(only))  # each claim once, in order
     unknown = [i for i in ids if i not in claims]
     if unknown:
-        raise ValueError(f"only names unknown claim {unknown[0]!r}; known: {', '.join(claims)}")
+        raise InputError(f"only names unknown claim {unknown[0]!r}; known: {', '.join(claims)}")
     records = []
     for n, cid in enumerate(ids, 1):
-        rec = _run_one(claims[cid])
+        rec = _run_one(claims[cid], None if artifacts is None else Path(artifacts))
         records.append(rec)
         if progress is not None:
             progress(n, len(ids), rec)

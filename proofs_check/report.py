@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from exact.provenance import atomic_write_bytes, atomic_write_text
+from exact.core.artifacts import atomic_write_bytes, atomic_write_text
+from exact.core.validate import InputError
 from proofs_check.registry import ClaimRecord
 
 __all__ = ["render_html", "render_json", "render_markdown", "write_reports"]
@@ -28,7 +29,7 @@ REPORT_STEM = "proof-check"
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float):
         if math.isnan(value):
-            raise ValueError("a claim produced NaN evidence; that is a bug in the claim")
+            raise InputError("a claim produced NaN evidence; that is a bug in the claim")
         return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

@@ -7,9 +7,9 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 from exact import GeometricLength, LengthLaw, UniformLength
-from exact.hmm import CategoricalHMM
-from exact.mixture import HMMMixture
-from exact.tokens import EOS, PAD, SOS, A, B
+from exact.core.tokens import EOS, PAD, SOS, A, B
+from exact.hmm.categorical import CategoricalHMM
+from exact.hmm.mixture import HMMMixture
 
 
 def uniform_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[UniformLength]:

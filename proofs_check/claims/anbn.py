@@ -2,12 +2,12 @@
 
 * ``F1`` — functional non-identifiability: models equal to ``p`` on its support
   (KL = 0, by the chain rule and by brute force) extrapolate R1 on the OOD
-  prompts with probability 1, 0 and λ (PAPER.md §4.2).
+  prompts with probability 1, 0 and λ (docs/paper.md §4.2).
 * ``anbn-padding-floor`` — the minimal cross-entropy per target under the
   official padding is ``ln N / (2N + 1)``; the official ``ln N / N`` is not it
-  (PAPER.md §5.5, §7).
+  (docs/paper.md §5.5, §7).
 * ``anbn-prompt-counts`` — 5 ID and 251 OOD length-8 prompts, 69 OOD already
-  balanced, 247 violating R2, 4 with R2 but more b's (PAPER.md §5.5).
+  balanced, 247 violating R2, 4 with R2 but more b's (docs/paper.md §5.5).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _f1(models: Variant) -> Check:
         "candidate sequences (they must agree); certified extrapolation intervals by exhaustive "
         "completion-tree expansion, which must contain the claimed value and be at most 1e-12 wide"
     ),
-    source="PAPER.md §4.2 (claim F1), §3 D5, D8",
+    source="docs/paper.md §4.2 (claim F1), §3 D5, D8",
 )
 def check_f1() -> Outcome:
     return Outcome(
@@ -215,7 +215,7 @@ def _floor_check(formula_padded: float, formula_ignored: float, n_max: int) -> C
         "the floor from exact/ (H(N)/(2 n_max + 1) and H(N)/E[2n+1]) against the brute-force mean "
         "cross-entropy of the Bayes-optimal p over the 128 padded training sequences (chain rule)"
     ),
-    source="PAPER.md §5.5, §7; official runner.py:106-107",
+    source="docs/paper.md §5.5, §7; official runner.py:106-107",
 )
 def check_padding_floor() -> Outcome:
     n_max = 128
@@ -237,7 +237,7 @@ def check_padding_floor() -> Outcome:
     )
 
 
-#: The counts stated in PAPER.md §5.5 for k = 8 (the claim under test).
+#: The counts stated in docs/paper.md §5.5 for k = 8 (the claim under test).
 PAPER_COUNTS = {"id": 5, "ood": 251, "ood_r1_already": 69, "ood_violating_r2": 247, "ood_r2_more_b": 4}
 
 
@@ -276,7 +276,7 @@ def _counts_check(engine: dict[str, int], brute: dict[str, int]) -> Check:
         "ID = positive probability under the exact p (numba enumeration, N = 128), against a "
         "brute-force string enumeration with the official grammar rule R2 ∧ #a ≥ #b"
     ),
-    source="PAPER.md §5.5; official data.py prompt_grammar_rules",
+    source="docs/paper.md §5.5; official data.py prompt_grammar_rules",
 )
 def check_prompt_counts() -> Outcome:
     engine = enumerate_prompts(AnbnDistribution(UniformLength(128)), PROMPT_LENGTH).counts()

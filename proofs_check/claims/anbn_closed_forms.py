@@ -6,7 +6,7 @@
 * ``anbn-uniform-closed-forms`` — for ``n`` uniform on ``1..N``: the conditionals
   ``p(a | SOS aᵏ) = (N−k)/(N−k+1)``, ``p(b | SOS aᵏ) = 1/(N−k+1)`` (from
   ``S(k+1)/S(k)`` and ``P(k)/S(k)``), ``H = ln N`` and the padded floor
-  ``ln N/(2N + 1)`` (PAPER.md §4.2, §7).
+  ``ln N/(2N + 1)`` (docs/paper.md §4.2, §7).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _pcfg(pmf: sp.Expr, entropy: sp.Expr) -> Check:
     title="Normalisation, mean and entropy of the aⁿbⁿ PCFG",
     statement=r"For $S \to a\,S\,b\ (\rho) \mid a\,b\ (1-\rho)$: $P(n) = (1-\rho)\rho^{n-1}$ sums to 1, $\mathbb{E}[n] = \frac{1}{1-\rho}$ and $H = \frac{-(1-\rho)\ln(1-\rho) - \rho\ln\rho}{1-\rho}$.",
     method="sympy: infinite sums with ρ = 1/(1+v), v > 0, reduced against the closed forms; numeric witness at ρ = 9/10 from exact/ and a direct series",
-    source="PAPER.md §4.2; PEERS.md (PCFG closed forms)",
+    source="docs/paper.md §4.2; docs/official-code.md §6.1 (closed forms of aⁿbⁿ)",
 )
 def check_pcfg() -> Outcome:
     true_h = (-(1 - RHO) * sp.log(1 - RHO) - RHO * sp.log(RHO)) / (1 - RHO)
@@ -129,7 +129,7 @@ def _uniform(p_a: sp.Expr, p_b: sp.Expr, floor: sp.Expr) -> Check:
     title="Conditionals, entropy and padded floor of the uniform aⁿbⁿ law",
     statement=r"For $n$ uniform on $1..N$: $p(a\mid \mathrm{SOS}\,a^k) = \frac{N-k}{N-k+1}$, $p(b\mid \mathrm{SOS}\,a^k) = \frac{1}{N-k+1}$, $H = \ln N$, and the padded floor is $\frac{\ln N}{2N+1}$.",
     method="sympy: S(j) derived as a finite sum, S(k+1)/S(k) and P(k)/S(k) cancelled against the closed forms, H and the number of padded targets by finite sums; numeric witness: every conditional of the numba kernel at N = 128, and the floor against the brute-force cross-entropy of p on the 128 padded sequences",
-    source="PAPER.md §4.2, §7",
+    source="docs/paper.md §4.2, §7",
 )
 def check_uniform() -> Outcome:
     p_a, p_b = (N - k) / (N - k + 1), 1 / (N - k + 1)

@@ -1,4 +1,4 @@
-"""F0 — autoregressive models → joints is many-to-one (PAPER.md §4.1; Huszár 2023).
+"""F0 — autoregressive models → joints is many-to-one (docs/paper.md §4.1; Huszár 2023).
 
 Two binary variables with ``P(X1 = 0) = 0``. Every AR model that reproduces the
 joint has ``Q(X1 = 1) = 1`` and ``Q(X2 | X1 = 1) = P(X2 | X1 = 1)``; the
@@ -70,7 +70,7 @@ def _check_f0(conditional_x1_is_1: sp.Expr) -> Check:
         r"$Q(X_2=1|X_1=0)$; $Q_1$ ($t=0$) and $Q_2$ ($t=1$) differ there."
     ),
     method="sympy: every AR model consistent with P by solving Q(x) = P(x) (t stays free); joint residuals reduced to 0 by cancel/expand and KL by expand_log and cancel with t symbolic",
-    source="PAPER.md §4.1 (Huszár 2023)",
+    source="docs/paper.md §4.1 (Huszár 2023)",
 )
 def check_f0() -> Outcome:
     solutions = _necessity()

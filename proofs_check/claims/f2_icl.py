@@ -1,8 +1,8 @@
-"""Claim F2 on a concrete mixture: in-context learning is ε-non-identifiable (PAPER.md §4.4.2).
+"""Claim F2 on a concrete mixture: in-context learning is ε-non-identifiable (docs/paper.md §4.4.2).
 
 ``q_n`` swaps p's two most likely next tokens on every n-shot prompt string and
-equals ``p`` elsewhere (:class:`exact.qn.SwapModel`), on the demo mixture of
-``nonident icl`` (:data:`exact.qn.DEMO_CONFIG`, k = 2):
+equals ``p`` elsewhere (:class:`exact.icl.qn.SwapModel`), on the demo mixture of
+``nonident icl`` (:data:`exact.icl.qn.DEMO_CONFIG`, k = 2):
 
 * ``F2-identity`` — ``KL(p‖q_n)`` by the swap identity over ``S_n`` equals the
   brute-force KL over all sequences of length ``T ≥ L_n + 1``, and a ball
@@ -27,7 +27,12 @@ from flint import arb
 from numpy.typing import NDArray
 
 from exact import TokenBatch
-from exact.certify import (
+from exact.core.kl import kl_by_sequences
+from exact.core.predictor import NextTokenProbs, Predictor
+from exact.hmm.ginc import generate_ginc
+from exact.hmm.mixture import HMMMixture
+from exact.hmm.prompts import PromptTemplate, prompt_set_log_prob
+from exact.icl.certify import (
     ArbParams,
     arb_float_bounds,
     certified_identity,
@@ -35,16 +40,11 @@ from exact.certify import (
     certified_prompt_set_masses,
     emission_floor,
 )
-from exact.ginc import generate_ginc
-from exact.mixture import HMMMixture
-from exact.predictor import NextTokenProbs, Predictor
-from exact.prompts import PromptTemplate, prompt_set_log_prob
-from exact.qn import DEMO_CONFIG, DEMO_K, SwapModel
-from exact.qn_kl import (
+from exact.icl.qn import DEMO_CONFIG, DEMO_K, SwapModel
+from exact.icl.swap_kl import (
     IclRow,
     IclTable,
     icl_table,
-    kl_by_sequences,
     swap_identity,
     swap_identity_masked,
 )
@@ -142,7 +142,7 @@ def _identity_check(models: Callable[[HMMMixture, PromptTemplate], Predictor]) -
         f"(n ∈ {list(BRUTE_SHOTS)}, T = L_n + 1, and L_n + 2 for n = 0; relative ≤ {RTOL:g}); a ball enclosing "
         f"the exact value (interval arithmetic, python-flint arb) must lie within {BALL_RTOL:g} of the float identity"
     ),
-    source="PAPER.md §4.4.2 (1), §4.4.2 item 5",
+    source="docs/paper.md §4.4.2 (1), §4.4.2 item 5",
 )
 def check_f2_identity() -> Outcome:
     def changed_elsewhere(mix: HMMMixture, t: PromptTemplate) -> Predictor:
@@ -173,7 +173,7 @@ def _symmetry_check(models: Callable[[HMMMixture, PromptTemplate], Predictor]) -
     title="The swap costs the same in both directions",
     statement="KL(q_n‖p) = KL(p‖q_n): on each s the swap exchanges two probabilities, so both sums have the same terms.",
     method=f"brute force over all sequences of length L_n + 1 in both directions, n ∈ {list(BRUTE_SHOTS)}, relative ≤ {RTOL:g}",
-    source="PAPER.md §4.4.2; Lemma L1-swap",
+    source="docs/paper.md §4.4.2; Lemma L1-swap",
 )
 def check_f2_symmetry() -> Outcome:
     def half_uniform(mix: HMMMixture, t: PromptTemplate) -> Predictor:
@@ -221,7 +221,7 @@ def _log_inv_cmin(row: IclRow) -> float:
         "exact KL and c_min from the enumeration of S_n, P_p(S_n) from the forward pass over token sets "
         "(equal to the enumerated mass within 1e-12), ρ and β and the certified bound in interval arithmetic"
     ),
-    source="PAPER.md §4.4.2 (2) and item 4",
+    source="docs/paper.md §4.4.2 (2) and item 4",
 )
 def check_f2_bounds() -> Outcome:
     def mass_bound(tab: IclTable, n: int) -> float:
@@ -272,7 +272,7 @@ def _flips_check(models: Callable[[HMMMixture, PromptTemplate], Predictor]) -> C
         "mixture): wherever p's in-context prediction is right, q_n's is wrong."
     ),
     method="every string of S_n, n = 0..6, in the enumeration (no tie), and n = 0..2 through the predictor interface",
-    source="PAPER.md §4.4.2 (3)",
+    source="docs/paper.md §4.4.2 (3)",
 )
 def check_f2_flips() -> Outcome:
     return Outcome(
@@ -341,7 +341,7 @@ def _figure(tab: IclTable, uppers: list[float]) -> Figure:
         f"exact KL for n = 0..{TABLE_SHOTS}; certified upper bounds P(S_n) ln(1/β) in interval arithmetic for "
         "n up to 2000, searched in order"
     ),
-    source="PAPER.md §4.4.2 (4)",
+    source="docs/paper.md §4.4.2 (4)",
 )
 def check_f2_vanishing() -> Outcome:
     tab = _table()

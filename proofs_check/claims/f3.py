@@ -1,4 +1,4 @@
-"""F3 — fine-tunability is not a property of the function (PAPER.md §4.5, Appendix A.2).
+"""F3 — fine-tunability is not a property of the function (docs/paper.md §4.5, Appendix A.2).
 
 * ``F3-relu-rescaling`` — ``W₂ relu(W₁x) = (W₂/α) relu(αW₁x)`` for ``α > 0``
   (symbolic 2×2 and 1×2 matrices), by cases on the sign of each pre-activation.
@@ -61,7 +61,7 @@ def _relu_rescaling(scale: sp.Expr) -> Check:
         "αz has the sign of z for α > 0, so the pattern is shared, and each case reduces to 0 by cancel "
         "(symbolic 2×2 W₁, 1×2 W₂, x)"
     ),
-    source="PAPER.md §4.5, §3 D7",
+    source="docs/paper.md §4.5, §3 D7",
 )
 def check_relu() -> Outcome:
     return Outcome(
@@ -115,7 +115,7 @@ def _scalar_step(a: sp.Rational) -> sp.Rational:
     return v2 * max(v1 * x, sp.Integer(0))
 
 
-#: PAPER.md Appendix A.2, f after one step (6 decimals).
+#: docs/paper.md Appendix A.2, f after one step (6 decimals).
 A2_REFERENCE = {1: 0.797483, sp.Rational(1, 2): 0.341712, 2: 0.777857, 10: -3.741996}
 
 
@@ -124,7 +124,7 @@ A2_REFERENCE = {1: 0.797483, sp.Rational(1, 2): 0.341712, 2: 0.777857, 10: -3.74
     title="Rescaled parameters get rescaled gradients and different SGD steps",
     statement=r"At $(\alpha W_1, W_2/\alpha)$ the gradients are $G_1/\alpha$ and $\alpha G_2$; one SGD step of size $\eta$ there, mapped back, equals per-layer steps $\eta/\alpha^2$ and $\eta\alpha^2$, so functionally identical networks fine-tune differently (A.2: f after one step = 0.797483, 0.341712, 0.777857, −3.741996 for α = 1, 1/2, 2, 10).",
     method="sympy: gradients of the squared loss on each activation pattern (symbolic matrices), residuals cancelled to 0; the A.2 scalar step in exact rationals",
-    source="PAPER.md §4.5, Appendix A.2",
+    source="docs/paper.md §4.5, Appendix A.2",
 )
 def check_gradients() -> Outcome:
     sym = _gradients(1 / alpha, alpha, eta / alpha**2, eta * alpha**2)
@@ -182,7 +182,7 @@ def _ln_error_form() -> Check:
     title="LayerNorm is scale-invariant exactly when eps = 0",
     statement=r"$\mathrm{LN}(c\,h) = \mathrm{LN}(h)$ for all $c > 0$ when $\epsilon = 0$; for $\epsilon > 0$ the difference is $(h-\mu)\big[c/\sqrt{c^2\sigma^2+\epsilon} - 1/\sqrt{\sigma^2+\epsilon}\big] \ne 0$, so a model trained with the official ε = 6e-3 is not rescaling-invariant, and the official fine-tuning's override to ε = 0 changes its function.",
     method="sympy: LN over a symbolic 3-vector; with eps = 0, sqrt(s²σ²) = s·sqrt(σ²) for s > 0 and the difference cancels; with symbolic eps > 0 the difference is shown equal to the closed form and evaluated exactly at a fixed vector (non-zero)",
-    source="PAPER.md §4.5 (LayerNorm caveat), Appendix A.2",
+    source="docs/paper.md §4.5 (LayerNorm caveat), Appendix A.2",
 )
 def check_layernorm() -> Outcome:
     with_eps = _ln_invariance(eps)

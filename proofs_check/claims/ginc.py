@@ -2,10 +2,10 @@
 
 * ``ginc-mixture-marginal`` — the engine's mixture marginal is the
   prior-weighted sum of the components, a distribution on every length, and
-  the chain rule of its Bayes predictive (PAPER.md §4.4.1).
+  the chain rule of its Bayes predictive (docs/paper.md §4.4.1).
 * ``ginc-posterior-concentration`` — on GINC prompts the posterior of the
   prompt's concept grows with the number of shots (Xie et al.'s Theorem 1 as
-  restated in PAPER.md §4.4.1), with the numbers.
+  restated in docs/paper.md §4.4.1), with the numbers.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exact import TokenBatch, sequence_log_prob
-from exact._reference import hmm_forward_dense
-from exact.ginc import generate_ginc
-from exact.mixture import HMMMixture, log_sum_exp
-from exact.predictor import NextTokenProbs
-from exact.prompts import PromptTemplate, argmax_ties_low, sample_prompts
+from exact.core.logspace import log_sum_exp
+from exact.core.predictor import NextTokenProbs
+from exact.hmm.ginc import generate_ginc
+from exact.hmm.mixture import HMMMixture
+from exact.hmm.prompts import PromptTemplate, argmax_ties_low, sample_prompts
+from exact.hmm.reference import hmm_forward_dense
 from proofs_check.registry import Check, Control, Outcome, claim
 
 #: Relative tolerance of the marginal against the independent sums.
@@ -117,7 +118,7 @@ def _ginc_scale_check() -> dict[str, object]:
         f"≤ {MARGINAL_RTOL:g}) and the chain rule of the predictor interface; a GINC-sized mixture against "
         "an independent dense NumPy forward"
     ),
-    source="PAPER.md §4.4.1; Xie et al. (2022); PEERS.md A3 (make_hmm_pred)",
+    source="docs/paper.md §4.4.1; Xie et al. (2022); docs/official-code.md §2 finding 14 (make_hmm_pred)",
 )
 def check_ginc_mixture_marginal() -> Outcome:
     mix = _tiny()
@@ -172,7 +173,7 @@ def _concentration(mix: HMMMixture, *, shift: int = 0) -> Check:
         f"the mean must separate (n = {SHOTS[-1]} above n = 0) and the n = {SHOTS[-1]} lower bound must "
         "exceed 1/K + 0.2"
     ),
-    source="PAPER.md §4.4.1 (Xie et al. Theorem 1 as restated); PEERS.md A3",
+    source="docs/paper.md §4.4.1 (Xie et al. Theorem 1 as restated); docs/official-code.md §5",
 )
 def check_ginc_posterior_concentration() -> Outcome:
     mix = generate_ginc(emission_smoothing=0.01).mixture

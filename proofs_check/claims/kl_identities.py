@@ -1,4 +1,4 @@
-"""The KL identities and inequalities behind every non-identifiability claim (PAPER.md §2, §4.3, §4.4).
+"""The KL identities and inequalities behind every non-identifiability claim (docs/paper.md §2, §4.3, §4.4).
 
 * ``KL-chain-rule`` — ``KL(p‖q) = Σ_t E_{x<t∼p} KL(p(·|x<t) ‖ q(·|x<t))`` for AR models.
 * ``L1`` — changing ``q`` only on a prefix-free set ``S`` costs ``Σ_{s∈S} p(s) KL(p(·|s)‖q(·|s))``.
@@ -9,7 +9,7 @@
 
 Symbolic models are binary AR models of depth 3 with every conditional a
 positive symbol (:func:`proofs_check.symbols.binary_ar`); numeric witnesses come
-from :mod:`exact.tabular` on the instance of PAPER.md Appendix A.1 (V = 3, T = 4,
+from :mod:`exact.core.tabular` on the instance of docs/paper.md Appendix A.1 (V = 3, T = 4,
 Dirichlet(1,1,1) conditionals from ``numpy.random.default_rng(0)``).
 """
 
@@ -23,7 +23,8 @@ import numpy as np
 import sympy as sp
 from scipy.special import rel_entr
 
-from exact.tabular import TabularAR, kl_joint, kl_lemma_l1
+from exact.core.kl import kl_joint, kl_lemma_l1
+from exact.core.tabular import TabularAR
 from proofs_check.registry import Check, Control, Outcome, claim
 from proofs_check.symbolic import (
     identity,
@@ -51,7 +52,7 @@ from proofs_check.symbols import (
 
 Prefix = tuple[int, ...]
 DEPTH = 3
-#: PAPER.md Appendix A.1, items 1, 5, 6 (stated to 14 digits).
+#: docs/paper.md Appendix A.1, items 1, 5, 6 (stated to 14 digits).
 A1_SWAP_KL = 0.37052133818341
 A1_P_S = 0.3954620
 A1_GENERAL_KL = 0.32316643309327
@@ -111,7 +112,7 @@ def _chain_rule_witness() -> Check:
     title="Chain rule of KL for autoregressive models",
     statement=r"$\mathrm{KL}(p\|q) = \sum_{t=1}^{T} \mathbb{E}_{x_{<t}\sim p}\,\mathrm{KL}(p(\cdot|x_{<t})\,\|\,q(\cdot|x_{<t}))$ for any two AR models on a finite alphabet.",
     method="sympy: joint KL minus the chain-rule sum reduced to 0 by expand_log, expand and cancel (binary alphabet, T = 3, all conditionals symbolic); numeric witness: brute force over all 3^4 sequences of two random AR models",
-    source="PAPER.md §2",
+    source="docs/paper.md §2",
 )
 def check_chain_rule() -> Outcome:
     return Outcome(
@@ -160,9 +161,9 @@ def _a1_general() -> dict[str, object]:
     statement=r"If $q = p$ except at the next-token conditionals of a prefix-free set $S$, then $\mathrm{KL}(p\|q) = \sum_{s\in S} p(s)\,\mathrm{KL}(p(\cdot|s)\|q(\cdot|s))$.",
     method=(
         "sympy: identity for S = {0, 10} in a depth-3 binary AR model, reduced to 0; numeric witness: "
-        "brute force over all 3^4 sequences = formula on PAPER.md A.1 (conditionals on S redrawn)"
+        "brute force over all 3^4 sequences = formula on docs/paper.md A.1 (conditionals on S redrawn)"
     ),
-    source="PAPER.md §4.3, Appendix A.1 item 6",
+    source="docs/paper.md §4.3, Appendix A.1 item 6",
 )
 def check_lemma_l1() -> Outcome:
     sym = _lemma_l1(lambda p, q, s: _joint(p, s) * _row_kl(p, q, s))
@@ -226,9 +227,9 @@ def _swap(identity_rhs: sp.Expr, q_row: tuple[sp.Expr, sp.Expr, sp.Expr]) -> Che
 @claim(
     id="L1-swap",
     title="Swapping the top two probabilities: identity and symmetry",
-    statement=r"For $q(\cdot|s)$ equal to $p(\cdot|s)$ with $p_1$ and $p_2$ exchanged, $\mathrm{KL}(p(\cdot|s)\|q(\cdot|s)) = \mathrm{KL}(q(\cdot|s)\|p(\cdot|s)) = (p_1-p_2)\ln(p_1/p_2)$; on PAPER.md A.1, KL = 0.37052133818341 in both directions and every argmax flips.",
+    statement=r"For $q(\cdot|s)$ equal to $p(\cdot|s)$ with $p_1$ and $p_2$ exchanged, $\mathrm{KL}(p(\cdot|s)\|q(\cdot|s)) = \mathrm{KL}(q(\cdot|s)\|p(\cdot|s)) = (p_1-p_2)\ln(p_1/p_2)$; on docs/paper.md A.1, KL = 0.37052133818341 in both directions and every argmax flips.",
     method="sympy: both directions reduced to the closed form (third entry kept symbolic); numeric witness: brute force over 3^4 sequences vs the L1 formula and the paper's value",
-    source="PAPER.md §4.3 (swap identity, (iii)), Appendix A.1 items 1 and 5",
+    source="docs/paper.md §4.3 (swap identity, (iii)), Appendix A.1 items 1 and 5",
 )
 def check_swap() -> Outcome:
     closed = (p1 - p2) * sp.log(p1 / p2)
@@ -291,7 +292,7 @@ def _inequalities(reverse: str | None = None) -> Check:
 
 
 def _inequality_witness() -> dict[str, object]:
-    """The inequalities on every swapped row of PAPER.md A.1."""
+    """The inequalities on every swapped row of docs/paper.md A.1."""
     p, S, _ = _a1_model()
     worst: dict[str, float] = {"(i) slack min": math.inf, "(ii) slack min": math.inf}
     for s in S:
@@ -311,7 +312,7 @@ def _inequality_witness() -> dict[str, object]:
         "shown equal to a product whose factors SymPy proves ≥ 0 from the assumptions; (ii): difference = "
         "(p1−p2)·g(d/c) with g(w) = w − ln(1+w), g(0) = 0 and g'(w) = w/(1+w) ≥ 0 (i.e. ln z ≤ z − 1)"
     ),
-    source="PAPER.md §4.3 (i), (ii)",
+    source="docs/paper.md §4.3 (i), (ii)",
 )
 def check_inequalities() -> Outcome:
     sym = _inequalities()
@@ -367,9 +368,9 @@ def _bound_witness() -> dict[str, object]:
     method=(
         "sympy: ln(1/c_min) − k_s shown equal to the three gaps of (i), each a product of factors proved ≥ 0 "
         "(row (c+d, c, e)/Z, c_min = p2/(1+f)); the sum over prompts is Σ m_s (ln(1/c_min) − k_s) with m_s ≥ 0; "
-        "the limit with ρ = 1/(1+v), v > 0; numeric witness on PAPER.md A.1"
+        "the limit with ρ = 1/(1+v), v > 0; numeric witness on docs/paper.md A.1"
     ),
-    source="PAPER.md §4.4.2 items 2 and 4",
+    source="docs/paper.md §4.4.2 items 2 and 4",
 )
 def check_bound() -> Outcome:
     sym = _bound(sp.log(1 / _CMIN), _TRUE_TERMS, 1 / (1 + v))

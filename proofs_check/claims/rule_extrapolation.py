@@ -1,7 +1,8 @@
 """Experiment E1: trained transformers at the same exact loss extrapolate R1 differently.
 
 The numbers are *recomputed* here from the selected parameters that
-``nonident reproduce rule-extrapolation`` saved (``reports/rule-extrapolation-models.pt``):
+``nonident reproduce rule-extrapolation`` saved (``rule-extrapolation-models.pt`` in the
+artifacts directory that ``nonident check --artifacts`` names, ``reports`` by default):
 the exact KL to the data over every sentence, the official greedy OOD R1
 accuracy, and the certified probability of an R1 completion. They must match
 the committed report (``reports/rule-extrapolation.json``), put every seed of
@@ -23,26 +24,26 @@ from typing import Any
 
 import torch
 
-from learned.config import RunConfig
-from learned.evaluate import evaluate_model
-from learned.model import Transformer
-from learned.reproduce import ARMS
+from learned.nn.model import Transformer
+from learned.rule_extrapolation.config import RunConfig
+from learned.rule_extrapolation.evaluate import evaluate_model
+from learned.rule_extrapolation.reproduce import ARMS
 from proofs_check.registry import Check, Control, Outcome, claim
 
-REPORTS = Path(__file__).resolve().parents[2] / "reports"
 #: "Equal test loss": every model within this many nats per target of the exact floor.
 TOLERANCE = 1e-3
 #: Greedy R1 is scored on finished completions; every model must finish at least this fraction.
 MIN_FINISHED = 0.8
 
 
-def _load() -> tuple[dict[str, Any], dict[str, Any], str]:
-    models, report = REPORTS / "rule-extrapolation-models.pt", REPORTS / "rule-extrapolation.json"
+def _load(artifacts: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    models, report = artifacts / "rule-extrapolation-models.pt", artifacts / "rule-extrapolation.json"
     if not (models.exists() and report.exists()):
-        raise FileNotFoundError(f"{models.name} / {report.name} missing in {REPORTS}: run "
+        raise FileNotFoundError(f"{models.name} / {report.name} missing in {artifacts}: run "
                                 "`nonident reproduce rule-extrapolation --preset cpu`")
     data = models.read_bytes()
-    return (torch.load(io.BytesIO(data), weights_only=False), json.loads(report.read_text()),
+    # weights_only: the file holds tensors, numbers and strings; unpickling runs no code
+    return (torch.load(io.BytesIO(data), weights_only=True), json.loads(report.read_text()),
             hashlib.sha256(data).hexdigest())
 
 
@@ -134,10 +135,11 @@ def _perturbed(state: dict[str, torch.Tensor], scale: float) -> dict[str, torch.
         "scored on finished outputs, certified completion-tree intervals; the file's sha256, its arm labels "
         "and the recomputed numbers must match reports/rule-extrapolation.json"
     ),
-    source="PAPER.md §4.2 (F1 empirical support), §5 E1, §6.1",
+    source="docs/paper.md §4.2 (F1 empirical support), §5 E1, §6.1",
+    needs=("torch", "artifacts"),
 )
-def check_rule_extrapolation() -> Outcome:
-    models, report, digest = _load()
+def check_rule_extrapolation(*, artifacts: Path) -> Outcome:
+    models, report, digest = _load(artifacts)
     measured = {v: _measure(e, e["best_state"]) for v, e in models.items()}
     perturbed = dict(measured)
     perturbed["ml"] = _measure(models["ml"], _perturbed(models["ml"]["best_state"], 0.05))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proofs_check.console import main
+from exact.console import main
 
 
 def run(capsys, *argv):
@@ -125,14 +125,99 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
 
 
-def test_check_writes_reports_and_lists(capsys, tmp_path):
-    code, out, err = run(capsys, "check", "--out", str(tmp_path), "--only", "F0", "anbn-prompt-counts")
+@pytest.fixture
+def two_fake_claims(monkeypatch):
+    """The registry replaced by two instant claims: the CLI is tested without re-running the real ones
+    (`nonident check` runs those, once per CI run)."""
+    from proofs_check import claims, registry
+
+    def good():
+        return registry.Outcome(registry.Check(True), (registry.Control("wrong", registry.Check(False, refuted=True)),))
+
+    def reads(*, artifacts):
+        assert artifacts == Path("some/dir")
+        return good()
+
+    fake = {"demo-a": registry.Claim("demo-a", "A", "s", "m", "src", good),
+            "demo-b": registry.Claim("demo-b", "B", "s", "m", "src", reads, ("artifacts",))}
+    monkeypatch.setattr(registry, "_REGISTRY", fake)
+    monkeypatch.setattr(claims, "REPORT_ORDER", tuple(fake))
+
+
+def test_check_writes_reports_and_lists(capsys, tmp_path, two_fake_claims):
+    code, out, err = run(capsys, "check", "--out", str(tmp_path), "--artifacts", "some/dir")
     assert code == 0 and "2 of 2 claims pass" in out and "[2/2]" in err
     doc = json.loads((tmp_path / "proof-check.json").read_text())
-    assert [c["id"] for c in doc["claims"]] == ["F0", "anbn-prompt-counts"]
-    assert {"commit", "date", "versions", "config", "seed"} <= set(doc["meta"])
+    assert [c["id"] for c in doc["claims"]] == ["demo-a", "demo-b"]
+    assert {"commit", "date", "versions", "config", "seed", "random_streams"} <= set(doc["meta"])
+    assert doc["meta"]["config"]["artifacts"] == "some/dir"
     code, out, _ = run(capsys, "check", "--list")
-    assert code == 0 and "F1" in out
+    assert code == 0 and "demo-b" in out and "[needs artifacts]" in out
+
+
+def test_check_lists_the_real_claims(capsys):
+    code, out, _ = run(capsys, "check", "--list")
+    assert code == 0 and "E1-rule-extrapolation" in out and "[needs torch, artifacts]" in out
+
+
+def test_an_internal_error_is_a_traceback_and_exit_1(capsys, monkeypatch):
+    import exact.anbn.cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug, not a usage problem")
+
+    monkeypatch.setattr(exact.anbn.cli, "compute", broken)
+    code, _, err = run(capsys, "anbn", "--json")
+    assert code == 1 and "Traceback" in err and "ZeroDivisionError: a bug" in err and "internal error" in err
+
+
+def test_a_library_value_error_that_is_not_input_validation_is_a_bug(capsys, monkeypatch):
+    import exact.anbn.cli
+
+    def broken(args):
+        raise ValueError("raised by a bug, not by input validation")
+
+    monkeypatch.setattr(exact.anbn.cli, "compute", broken)
+    code, _, err = run(capsys, "anbn")
+    assert code == 1 and "Traceback" in err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):
+    import exact.anbn.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exact.anbn.cli, "compute", interrupted)
+    code, _, err = run(capsys, "anbn")
+    assert code == 130 and err.strip() == "nonident anbn: interrupted"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc_info:
+        main(["--version"])
+    assert exc_info.value.code == 0 and capsys.readouterr().out.startswith("nonident ")
+
+
+@pytest.mark.parametrize("module", ["exact.anbn.cli", "exact.hmm.cli", "exact.icl.cli", "learned.cli", "proofs_check.cli"])
+def test_each_command_module_runs_alone(capsys, module):
+    import importlib
+
+    with pytest.raises(SystemExit) as exc_info:
+        importlib.import_module(module).main(["--help"])
+    assert exc_info.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_exact_commands_load_neither_torch_nor_sympy():
+    code = ("import sys; from exact.console import main; rc = main(['anbn', '--prompt-length', '8', '--json']); "
+            "print(rc, sorted(m for m in ('torch', 'sympy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
+    alone = subprocess.run([sys.executable, "-m", "exact.anbn.cli", "--prompt-length", "8", "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0 and json.loads(alone.stdout)["prompts"]["ood"] == 251
 
 
 def test_check_list_json_and_unwritable_out(capsys, tmp_path):
@@ -153,10 +238,9 @@ def test_huge_truncation_reports_float_mass(capsys):
 @pytest.mark.slow
 def test_console_script_runs_without_traceback(tmp_path):
     script = Path(sys.executable).parent / "nonident"  # the installed console script of this venv
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "proofs_check.console"]
-    ok = subprocess.run([*cmd, "check", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert ok.returncode == 0, ok.stderr
-    assert (tmp_path / "proof-check.md").exists()
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "exact"]
+    ok = subprocess.run([*cmd, "check", "--list"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0 and "F0" in ok.stdout, ok.stderr
     bad = subprocess.run([*cmd, "anbn", "--rho", "2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

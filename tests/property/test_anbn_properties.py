@@ -19,7 +19,7 @@ from exact import (
     kl_chain_rule,
     sequence_log_prob,
 )
-from exact.tokens import TOKEN_NAMES
+from exact.core.tokens import TOKEN_NAMES
 from tests.invariants import assert_defined_rows_are_distributions, assert_kl_nonneg
 from tests.strategies import ab_words, length_laws, support_prefixes, token_rows
 

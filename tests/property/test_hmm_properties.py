@@ -6,10 +6,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exact.hmm import CategoricalHMM
-from exact.mixture import HMMMixture
-from exact.predictor import sequence_log_prob
-from exact.tokens import TokenBatch
+from exact.core.predictor import sequence_log_prob
+from exact.core.tokens import TokenBatch
+from exact.hmm.categorical import CategoricalHMM
+from exact.hmm.mixture import HMMMixture, as_mixture
 from tests.invariants import assert_defined_rows_are_distributions
 from tests.strategies import hmm_mixtures, hmms, token_sequences
 
@@ -81,7 +81,7 @@ def test_full_support_emissions_give_every_string_positive_probability(case: tup
 @given(hmms(), st.lists(st.integers(0, 2), max_size=6))
 def test_a_single_hmm_is_a_one_concept_mixture(hmm: CategoricalHMM, seq: list[int]) -> None:
     """log p(x) ≤ 0, the posterior is [1], and the predictive equals p(x y)/p(x) for every y."""
-    mix = hmm.as_mixture()
+    mix = as_mixture(hmm)
     seq = [t % hmm.vocab_size for t in seq]
     x = TokenBatch.from_sequences([seq], vocab_size=hmm.vocab_size)
     logp = mix.log_prob(x)[0]

@@ -1,4 +1,4 @@
-"""Properties of q_n on random small mixtures and templates (issue 4)."""
+"""Properties of q_n on random small mixtures and templates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import math
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from exact.certify import (
+from exact.core.kl import kl_by_sequences
+from exact.hmm.mixture import HMMMixture
+from exact.hmm.prompts import PromptTemplate
+from exact.icl.certify import (
     arb_float_bounds,
     certified_identity,
     certified_kl_upper,
@@ -15,10 +18,8 @@ from exact.certify import (
     delimiter_ceiling,
     emission_floor,
 )
-from exact.mixture import HMMMixture
-from exact.prompts import PromptTemplate
-from exact.qn import SwapModel
-from exact.qn_kl import kl_by_sequences, swap_identity
+from exact.icl.qn import SwapModel
+from exact.icl.swap_kl import swap_identity
 from tests.strategies import hmm_mixtures
 
 

@@ -1,4 +1,4 @@
-"""The exact aⁿbⁿ distribution against hand-computed values (PAPER.md §4.2, §7, Appendix A.1)."""
+"""The exact aⁿbⁿ distribution against hand-computed values (docs/paper.md §4.2, §7, Appendix A.1)."""
 
 import math
 from fractions import Fraction
@@ -19,7 +19,7 @@ from tests.invariants import assert_defined_rows_are_distributions
 
 
 class TestUniformConditionalsAgainstPaper:
-    """p(a | SOS aᵏ) = (N−k)/(N−k+1), p(b | SOS aᵏ) = 1/(N−k+1) (PAPER.md §4.2)."""
+    """p(a | SOS aᵏ) = (N−k)/(N−k+1), p(b | SOS aᵏ) = 1/(N−k+1) (docs/paper.md §4.2)."""
 
     @pytest.mark.parametrize("N", [1, 4, 128])
     def test_a_block(self, N):

@@ -16,8 +16,8 @@ from exact import (
     enumerate_strings,
     estimate_enumeration_bytes,
 )
-from exact import _anbn_kernels as kernels
-from exact._reference import enumerate_layer_reference
+from exact.anbn import _kernels as kernels
+from exact.anbn.reference import enumerate_layer_reference
 
 LAWS = [UniformLength(1), UniformLength(5), UniformLength(128), GeometricLength("1/2"), GeometricLength("9/10")]
 

@@ -8,16 +8,16 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from exact.ginc import GincConfig, generate_ginc, ginc_vocabulary
-from exact.ginc_assumptions import check_assumptions, is_primitive
-from exact.mixture import HMMMixture
-from exact.prompts import (
+from exact.core.tokens import TokenBatch
+from exact.hmm.assumptions import check_assumptions, is_primitive
+from exact.hmm.ginc import GincConfig, generate_ginc, ginc_vocabulary
+from exact.hmm.mixture import HMMMixture
+from exact.hmm.prompts import (
     PromptTemplate,
     icl_accuracy,
     prompt_set_log_prob,
     sample_prompts,
 )
-from exact.tokens import TokenBatch
 
 TINY = dict(n_concepts=2, n_values=2, n_slots=3, n_symbols=4, emission_smoothing=0.05, seed=3)
 

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from exact._reference import hmm_forward_dense
-from exact.hmm import CategoricalHMM
-from exact.mixture import HMMMixture
-from exact.tokens import TokenBatch
+from exact.core.tokens import TokenBatch
+from exact.hmm.categorical import CategoricalHMM
+from exact.hmm.mixture import HMMMixture, as_mixture
+from exact.hmm.reference import hmm_forward_dense
 
 # Wikipedia's "Forward algorithm"/hmmlearn example: Rainy/Sunny, walk/shop/clean.
 WIKI = CategoricalHMM([0.6, 0.4], [[0.7, 0.3], [0.4, 0.6]], [[0.1, 0.4, 0.5], [0.6, 0.3, 0.1]])
@@ -45,11 +45,11 @@ class TestForwardAgainstWikipedia:
         # α1 = (0.06, 0.24), α2 = (0.0552, 0.0486), α3 = (0.02904, 0.004572): p = 0.033612
         batch = TokenBatch.from_sequences([[0, 1, 2]], vocab_size=3)
         for method in ("auto", "log"):
-            ll = WIKI.as_mixture().forward(batch, method=method).loglik
+            ll = as_mixture(WIKI).forward(batch, method=method).loglik
             assert ll[0, 0] == pytest.approx(np.log(0.033612), rel=1e-14)
 
     def test_predictive_is_ratio_of_probabilities(self) -> None:
-        mix = WIKI.as_mixture()
+        mix = as_mixture(WIKI)
         x = TokenBatch.from_sequences([[0, 1]], vocab_size=3)
         xy = TokenBatch.from_sequences([[0, 1, y] for y in range(3)], vocab_size=3)
         pred = mix.next_token_probs(x).probs[0]
@@ -89,17 +89,17 @@ class TestValidation:
         with pytest.raises(ValueError, match="transmat must be a numeric array"):
             CategoricalHMM([1.0], [[1.0], [0.5, 0.5]], [[1.0]])
         with pytest.raises(ValueError, match=r"sets\[0\] must hold integer token ids"):
-            WIKI.as_mixture().log_prob_sets([[1.7]])  # type: ignore[list-item]
+            as_mixture(WIKI).log_prob_sets([[1.7]])  # type: ignore[list-item]
         with pytest.raises(ValueError, match="concept must be an integer ≥ 0, got -1"):
-            WIKI.as_mixture().transmat(-1)
+            as_mixture(WIKI).transmat(-1)
 
     def test_vocab_mismatch(self) -> None:
         with pytest.raises(ValueError, match="vocab_size=5 does not match the mixture's vocab_size=3"):
-            WIKI.as_mixture().forward(TokenBatch.from_sequences([[0, 1]]))
+            as_mixture(WIKI).forward(TokenBatch.from_sequences([[0, 1]]))
 
     def test_bad_method(self) -> None:
         with pytest.raises(ValueError, match="method must be 'auto' or 'log'"):
-            WIKI.as_mixture().forward(TokenBatch.from_sequences([[0]], vocab_size=3), method="fast")
+            as_mixture(WIKI).forward(TokenBatch.from_sequences([[0]], vocab_size=3), method="fast")
 
 
 class TestForwardAgainstBruteForce:
@@ -121,10 +121,10 @@ class TestForwardAgainstBruteForce:
     def test_zero_probability_sequences_are_minus_inf(self) -> None:
         hmm = CategoricalHMM([1.0, 0.0], [[0.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
         batch = TokenBatch.from_sequences([[0, 0], [0, 1, 1], [1]], vocab_size=2)
-        res = hmm.as_mixture().forward(batch, predictive=True)
+        res = as_mixture(hmm).forward(batch, predictive=True)
         assert res.loglik[:, 0].tolist() == [-np.inf, 0.0, -np.inf]
         assert res.predictive is not None and not np.isnan(res.predictive).any()
-        out = hmm.as_mixture().next_token_probs(batch)
+        out = as_mixture(hmm).next_token_probs(batch)
         assert out.defined.tolist() == [False, True, False]
 
 
@@ -153,7 +153,7 @@ class TestScaledKernel:
         """
         hmm = CategoricalHMM([0.5, 0.5], np.eye(2), [[1.0, 0.0], [1e-10, 1 - 1e-10]])
         batch = TokenBatch.from_sequences([[0] * 40 + [1]], vocab_size=2)
-        res = hmm.as_mixture().forward(batch)
+        res = as_mixture(hmm).forward(batch)
         expected = np.log(0.5) + 40 * np.log(1e-10) + np.log1p(-1e-10)
         assert res.n_log_space == 1
         assert res.loglik[0, 0] == pytest.approx(expected, rel=1e-13)
@@ -216,7 +216,7 @@ class TestSetsAndSampling:
 
     def test_log_prob_sets_rejects_bad_sets(self) -> None:
         with pytest.raises(ValueError, match=r"sets\[1\] must be a non-empty set of token ids in 0\.\.2"):
-            WIKI.as_mixture().log_prob_sets([[0], []])
+            as_mixture(WIKI).log_prob_sets([[0], []])
 
     def test_samples_have_positive_probability_and_are_seeded(self, rng: np.random.Generator) -> None:
         mix = _random_mixture(rng, k=3, nv=2, ns=2, m=3, zeros=0.4)
@@ -228,9 +228,9 @@ class TestSetsAndSampling:
 
     def test_sample_validates(self) -> None:
         with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-            WIKI.as_mixture().sample(1, 2, 3)  # type: ignore[arg-type]
+            as_mixture(WIKI).sample(1, 2, 3)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="concept=4 is above the limit 0"):
-            WIKI.as_mixture().sample(1, 2, np.random.default_rng(0), concept=4)
+            as_mixture(WIKI).sample(1, 2, np.random.default_rng(0), concept=4)
 
 
 def test_reference_twin_matches_engine(rng: np.random.Generator) -> None:

@@ -64,11 +64,13 @@ def test_bad_rho_names_parameter(rho):
         GeometricLength(rho)
 
 
-@pytest.mark.parametrize("n", [0, -3, 2.5, True, "4"])
-def test_bad_n_max_names_parameter(n):
-    with pytest.raises(ValueError, match="n_max"):
+@pytest.mark.parametrize(("n", "error"), [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError),
+                                           ("4", TypeError)])
+def test_bad_n_max_names_parameter(n, error):
+    # a value out of range is a ValueError, a value of the wrong type a TypeError; both name the parameter
+    with pytest.raises(error, match="n_max"):
         UniformLength(n)
-    with pytest.raises(ValueError, match="n_max"):
+    with pytest.raises(error, match="n_max"):
         GeometricLength("1/2").truncate(n)
 
 

@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from exact import AnbnDistribution, TokenBatch, UniformLength, kl_brute_force, kl_chain_rule
-from exact.tokens import PAD, SOS
-from learned.config import DataConfig, ModelConfig, preset
-from learned.data import sentence_set
-from learned.losses import exact_test_loss
-from learned.model import KVCache, Transformer, init_generators
-from learned.predictor import TransformerPredictor
+from exact.core.tokens import PAD, SOS
+from learned.nn.config import ModelConfig
+from learned.nn.model import KVCache, Transformer, init_generators
+from learned.nn.predictor import TransformerPredictor
+from learned.rule_extrapolation.config import DataConfig, preset
+from learned.rule_extrapolation.data import sentence_set
+from learned.rule_extrapolation.losses import exact_test_loss
 
 SMALL = ModelConfig(d_model=8, n_heads=2, d_ff=16, n_layers=2, dropout=0.1, max_len=64)
 CONFIGS = [
@@ -102,7 +103,7 @@ def test_per_model_tokens_are_accepted(rng):
 
 
 class TestParameterCountsAgainstOfficialModel:
-    """PAPER.md §5.2: 110,075 (10/5/1024/5) and 53,293 (8/4/1024/3) for the post-LN official model."""
+    """docs/paper.md §5.2: 110,075 (10/5/1024/5) and 53,293 (8/4/1024/3) for the post-LN official model."""
 
     @pytest.mark.parametrize(("d", "h", "L", "expected"), [(10, 5, 5, 110_075), (8, 4, 3, 53_293), (8, 4, 4, 71_029)])
     def test_post_ln(self, d, h, L, expected):

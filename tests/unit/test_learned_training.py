@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from exact import AnbnDistribution, UniformLength, check_rules, is_sentence
-from exact.tokens import EOS, PAD, SOS, A, B, TokenBatch, encode
-from exact.witnesses import OODPolicyModel
-from learned.config import DataConfig, RunConfig, TrainConfig, apply_overrides, parse_seeds, preset
-from learned.data import PcfgSampler, extended_prompts, prompt_set, sentence_set
-from learned.evaluate import evaluate_run
-from learned.losses import completion_loss, lm_loss
-from learned.model import Transformer
-from learned.predictor import TransformerPredictor
-from learned.protocol import grammar_metrics, greedy_complete, greedy_complete_predictor
-from learned.train import load_model, train
+from exact.anbn.witnesses import OODPolicyModel
+from exact.core.tokens import EOS, PAD, SOS, A, B, TokenBatch, encode
+from learned.nn.model import Transformer
+from learned.nn.predictor import TransformerPredictor
+from learned.rule_extrapolation.config import DataConfig, RunConfig, TrainConfig, apply_overrides, parse_seeds, preset
+from learned.rule_extrapolation.data import PcfgSampler, extended_prompts, prompt_set, sentence_set
+from learned.rule_extrapolation.evaluate import evaluate_run
+from learned.rule_extrapolation.losses import completion_loss, lm_loss
+from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete, greedy_complete_predictor
+from learned.rule_extrapolation.train import load_model, train
 
 
 def micro(**over: object) -> RunConfig:
@@ -30,7 +30,7 @@ def micro(**over: object) -> RunConfig:
 
 class TestConfig:
     def test_inverse_sqrt_schedule_matches_the_official_values(self):
-        tc = TrainConfig()  # lr 2e-3, warm-up 1000 (PAPER.md §5.3)
+        tc = TrainConfig()  # lr 2e-3, warm-up 1000 (docs/paper.md §5.3)
         assert tc.lr_factor(0) == 0.0
         assert tc.lr * tc.lr_factor(500) == pytest.approx(1e-3)
         assert tc.lr * tc.lr_factor(35_000) == pytest.approx(3.38e-4, abs=5e-7)
@@ -276,7 +276,7 @@ def test_the_tiny_preset_learns_anbn_in_a_few_hundred_steps(tmp_path):
 def test_the_committed_report_is_rendered_from_its_json():
     from pathlib import Path
 
-    from learned.reproduce import render_markdown
+    from learned.rule_extrapolation.reproduce import render_markdown
 
     reports = Path(__file__).resolve().parents[2] / "reports"
     doc = json.loads((reports / "rule-extrapolation.json").read_text())

@@ -1,4 +1,4 @@
-"""q_n, the swap identity, the bounds and the certified KL (issue 4)."""
+"""q_n, the swap identity, the bounds and the certified KL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from flint import arb, ctx
 
-from exact.certify import (
+from exact.core.kl import kl_by_sequences
+from exact.core.tokens import TokenBatch
+from exact.hmm.categorical import CategoricalHMM
+from exact.hmm.ginc import generate_ginc
+from exact.hmm.mixture import HMMMixture, as_mixture
+from exact.hmm.prompts import PromptTemplate
+from exact.icl.certify import (
     ArbParams,
     arb_float_bounds,
     arb_log10_bounds,
@@ -20,13 +26,8 @@ from exact.certify import (
     emission_floor,
     format_upper,
 )
-from exact.ginc import generate_ginc
-from exact.hmm import CategoricalHMM
-from exact.mixture import HMMMixture
-from exact.prompts import PromptTemplate
-from exact.qn import DEMO_CONFIG, DEMO_K, SwapModel, ZeroRunnerUpError
-from exact.qn_kl import TooManyStringsError, icl_table, kl_by_sequences, swap_identity, swap_identity_masked
-from exact.tokens import TokenBatch
+from exact.icl.qn import DEMO_CONFIG, DEMO_K, SwapModel, ZeroRunnerUpError
+from exact.icl.swap_kl import TooManyStringsError, icl_table, swap_identity, swap_identity_masked
 
 B1 = (Fraction(1, 2), Fraction(1, 3), Fraction(1, 6))
 B2 = (Fraction(1, 6), Fraction(1, 3), Fraction(1, 2))
@@ -87,7 +88,7 @@ class TestSwapModel:
 
     def test_zero_runner_up_is_refused(self) -> None:
         """A concept that only ever emits token 1: p(·|s) = (0, 1, 0), the runner-up has probability 0."""
-        mix = CategoricalHMM([1.0], [[1.0]], [[0.0, 1.0, 0.0]]).as_mixture()
+        mix = as_mixture(CategoricalHMM([1.0], [[1.0]], [[0.0, 1.0, 0.0]]))
         t = PromptTemplate(2, 0)
         with pytest.raises(ZeroRunnerUpError, match="emission smoothing"):
             swap_identity(mix, t)
@@ -199,7 +200,7 @@ class TestCertified:
 
 def test_q_n_samples_like_any_predictor() -> None:
     """Ancestral samples of q_n: sequence frequencies match q_n's exact joint (chi-square bound)."""
-    from exact.predictor import sample_sequences, sequence_log_prob
+    from exact.core.predictor import sample_sequences, sequence_log_prob
 
     mix = generate_ginc(DEMO_CONFIG).mixture
     q = SwapModel(mix, PromptTemplate(DEMO_K, 0))
@@ -221,7 +222,7 @@ def test_q_n_samples_like_any_predictor() -> None:
 def test_kernel_keeps_paths_whose_linear_step_underflows() -> None:
     """A weight e^-690 times a transition 1e-30: the max-shifted product underflows, logsumexp does not."""
     hmm = CategoricalHMM([1 / (1 + 1e-300), 1e-300 / (1 + 1e-300)], [[1.0, 0.0], [1 - 1e-30, 1e-30]], [[1.0, 0.0], [0.5, 0.5]])
-    mix = hmm.as_mixture()
+    mix = as_mixture(hmm)
     t = PromptTemplate(2, 1, delimiter=1)
     got = swap_identity(mix, t, tie_policy="keep")
     strings = [list(s) for s in itertools.product(*t.token_sets(2))]

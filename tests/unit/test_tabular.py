@@ -1,4 +1,4 @@
-"""Tabular AR models: the PAPER.md Appendix A.1 instance and Lemma L1 by brute force."""
+"""Tabular AR models: the docs/paper.md Appendix A.1 instance and Lemma L1 by brute force."""
 
 import math
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from exact import TokenBatch
-from exact.tabular import TabularAR, kl_joint, kl_lemma_l1, prefix_free
+from exact.core.kl import kl_joint, kl_lemma_l1
+from exact.core.tabular import TabularAR, prefix_free
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,93 @@
+"""Provenance of generated artifacts, and atomic file writes.
+
+Every report and run directory records the git commit, the date, the library
+versions and the resolved configuration that produced it (:func:`provenance`).
+Files are written to a temporary sibling and renamed (:func:`atomic_write_text`),
+so an interrupted run never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "git_commit", "library_versions", "provenance"]
+
+LIBRARIES = ("nonident", "numpy", "scipy", "sympy", "networkx", "numba", "llvmlite", "torch", "python-flint", "matplotlib")
+
+
+def git_commit(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding ``path``."""
+    cwd = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": sha, "dirty": bool(status.strip())}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that shape the results (without importing them)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance(
+    config: dict[str, Any] | None = None,
+    seed: int | None = None,
+    streams: dict[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """Commit, UTC date, platform, library versions, argv, seed, named random streams and resolved config.
+
+    ``streams`` maps each named random stream the run drew from to its key
+    (:func:`exact.core.rng.stream_names`).
+    """
+    return {
+        **git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "versions": library_versions(),
+        "argv": list(sys.argv),
+        "seed": seed,
+        "random_streams": streams or {},
+        "config": config or {},
+    }
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,103 @@
+"""Argument validation shared by every public wrapper: the one place user input is checked.
+
+Errors name the parameter and show the value. Two exception classes mark *user*
+errors so that the command line can tell them from bugs:
+
+* :class:`InputError` (a ``ValueError``): a value of the right type that is not allowed;
+* :class:`InputTypeError` (a ``TypeError``): a value of the wrong type.
+
+``nonident`` prints either as one line and exits 2; any other exception is a bug
+and shows its traceback (exit 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Tolerance on the row sums of a stochastic matrix or a predictor's output rows.
+ROW_SUM_TOL = 1e-9
+
+__all__ = ["ROW_SUM_TOL", "InputError", "InputTypeError", "check_float", "check_int", "check_stochastic", "require"]
+
+
+class InputError(ValueError):
+    """A bad input value (a ``ValueError`` that names the parameter and the value)."""
+
+
+class InputTypeError(TypeError):
+    """An input of the wrong type (a ``TypeError`` that names the parameter and the type)."""
+
+
+def require(ok: bool, message: str) -> None:
+    """Raise :class:`InputError` with ``message`` unless ``ok``."""
+    if not ok:
+        raise InputError(message)
+
+
+def check_int(value: object, name: str, *, minimum: int = 1, maximum: int | None = None, why: str = "") -> int:
+    """``value`` as an int in ``[minimum, maximum]``.
+
+    Raises :class:`InputTypeError` if ``value`` is not an integer (``bool`` and
+    ``float`` included) and :class:`InputError` if it is out of range; both name
+    ``name`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if int(value) < minimum:
+        raise InputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    if maximum is not None and int(value) > maximum:
+        raise InputError(f"{name}={int(value)} is above the limit {maximum}{why}")
+    return int(value)
+
+
+def check_float(value: object, name: str, lo: float, hi: float, *, lo_open: bool, hi_open: bool) -> float:
+    """``value`` as a finite float in the interval, or an error naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
+        raise InputError(f"{name} must be a number in {lb}{lo}, {hi}{rb}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_stochastic(
+    value: object, name: str, *, ndim: int, tol: float = ROW_SUM_TOL, square: bool = False
+) -> NDArray[np.float64]:
+    """``value`` as a read-only float64 array whose last axis holds distributions.
+
+    Raises :class:`InputError` naming ``name``, the offending row (index tuple) and
+    its value when the shape, finiteness, sign or row sums are wrong.
+    """
+    if not (isinstance(tol, (int, float)) and 0.0 <= tol < 1.0):
+        raise InputError(f"tol must be a number in [0, 1), got {tol!r}")
+    try:
+        arr = np.array(value, dtype=np.float64, copy=True)
+    except TypeError as exc:
+        raise InputTypeError(f"{name} must be a numeric array, got {type(value).__name__}: {exc}") from None
+    except ValueError as exc:  # ragged nesting or non-numeric strings
+        raise InputError(f"{name} must be a numeric array, got {type(value).__name__}: {exc}") from None
+    if arr.ndim != ndim:
+        raise InputError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    if arr.shape[-1] == 0 or (arr.ndim and 0 in arr.shape):
+        raise InputError(f"{name} must not be empty, got shape {arr.shape}")
+    if square and arr.shape[-1] != arr.shape[-2]:
+        raise InputError(f"{name} must be square in its last two axes, got shape {arr.shape}")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InputError(f"{name}{list(idx)} = {float(arr[idx])!r}; entries must be finite and non-negative")
+    sums = arr.sum(axis=-1)
+    off = np.abs(sums - 1.0) > tol
+    if off.any():
+        idx = tuple(int(i) for i in np.argwhere(off)[0]) if sums.ndim else ()
+        where = f" row {idx[0] if len(idx) == 1 else list(idx)}" if idx else ""
+        raise InputError(f"{name}{where} sums to {float(sums[idx])!r}, not 1 (tolerance {tol:g})")
+    arr.setflags(write=False)
+    return arr

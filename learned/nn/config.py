@@ -1,0 +1,81 @@
+"""Configuration of the transformer every experiment trains (:class:`learned.nn.model.Transformer`).
+
+Frozen and validated; the field names are what ``--set model.KEY=VALUE`` overrides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from exact.core.validate import InputError
+
+__all__ = ["POSITIONS", "ModelConfig", "is_int", "is_num", "need"]
+
+#: Positional information (ModelConfig.positions).
+POSITIONS = ("sinusoidal", "none", "batch-row")
+
+
+def need(ok: bool, name: str, value: object, what: str) -> None:
+    """Raise :class:`~exact.core.validate.InputError` naming ``name`` and ``value`` unless ``ok``."""
+    if not ok:
+        raise InputError(f"{name} must be {what}, got {value!r}")
+
+
+def is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_num(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A decoder-only transformer (:class:`learned.nn.model.Transformer`).
+
+    ``norm_first=True`` is pre-LN (with a final LayerNorm before the head);
+    ``False`` is post-LN without a final LayerNorm, as PyTorch's
+    ``nn.TransformerEncoderLayer`` defaults used by the official code.
+
+    ``positions``: ``"sinusoidal"`` adds PE(t) at position t; ``"none"`` adds no
+    positional information (causal attention alone); ``"batch-row"`` reproduces
+    the official code, which adds ``pos_encoding[:x.size(0)]`` *before* permuting
+    to sequence-first, i.e. the vector PE(b) of the **batch row** b to every
+    position of row b — the official model has no positional encoding, and its
+    output depends on where a sequence sits in the batch. ``clone_layers``:
+    every block starts from the same initial weights, as ``nn.TransformerEncoder``
+    deep-copies one layer in the official code.
+    """
+
+    d_model: int = 10
+    n_heads: int = 5
+    d_ff: int = 1024
+    n_layers: int = 5
+    dropout: float = 0.1
+    ln_eps: float = 6e-3
+    norm_first: bool = True
+    positions: str = "sinusoidal"
+    clone_layers: bool = False
+    mask_pad_keys: bool = True
+    max_len: int = 5000
+    vocab_size: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_heads", "d_ff", "n_layers", "max_len", "vocab_size"):
+            v = getattr(self, name)
+            need(is_int(v) and v >= 1, f"model.{name}", v, "a positive integer")
+        need(self.d_model % self.n_heads == 0, "model.d_model", self.d_model, f"divisible by n_heads={self.n_heads}")
+        need(self.d_model % 2 == 0, "model.d_model", self.d_model, "even (sinusoidal positions)")
+        need(is_num(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
+        need(is_num(self.ln_eps) and math.isfinite(self.ln_eps) and self.ln_eps >= 0, "model.ln_eps", self.ln_eps,
+              "finite and ≥ 0")
+        need(self.positions in POSITIONS, "model.positions", self.positions, f"one of {POSITIONS}")
+        need(self.vocab_size == 5, "model.vocab_size", self.vocab_size, "5 (a, b, SOS, EOS, PAD)")
+
+    def n_parameters(self) -> int:
+        """Parameters of one model (matches the official counts for post-LN, docs/paper.md §5.2)."""
+        d, f, V = self.d_model, self.d_ff, self.vocab_size
+        layer = 3 * d * d + 3 * d + d * d + d + 2 * 2 * d + d * f + f + f * d + d
+        final = 2 * d if self.norm_first else 0
+        return V * d + self.n_layers * layer + final + d * V + V

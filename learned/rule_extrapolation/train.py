@@ -1,0 +1,282 @@
+"""Seed-batched training on aⁿbⁿ: maximum likelihood, adversarial and oracle (docs/paper.md §5.3–5.4).
+
+:func:`train` trains one model per seed in a single stacked :class:`Transformer`
+(every parameter has a leading seed axis; the per-seed losses are summed, and
+AdamW/SGD act element-wise, so each seed follows its own trajectory — seed ``s``
+trained alone or beside others sees the same initialisation, data and dropout
+masks; only the float rounding of batched kernels can differ). A non-finite
+loss in any seed stops the run with :class:`DivergedError` (a ValueError). Every ``eval_every`` steps it records, per seed, the exact
+test loss and KL to the data (:func:`learned.rule_extrapolation.losses.exact_test_loss`) and the
+official greedy OOD metrics (:mod:`learned.rule_extrapolation.protocol`), and keeps each seed's
+parameters at its minimal test loss (the official model selection).
+
+Run directory (``out``): ``config.json`` (resolved config + provenance),
+``checkpoint.pt`` (everything needed to resume, rewritten atomically every
+``checkpoint_every`` steps), ``history.json`` and, at the end, ``model.pt``
+(config, final and best parameters, best steps). An interrupted run resumes
+from its checkpoint and ends bit-identical to an uninterrupted one on the same
+machine (CPU; CUDA kernels are not guaranteed deterministic).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from exact.core.artifacts import atomic_write_bytes, atomic_write_text, provenance
+from exact.core.rng import generator, stream_names, torch_seed
+from exact.core.validate import InputError, InputTypeError
+from learned.nn.device import resolve_device
+from learned.nn.model import Transformer
+from learned.rule_extrapolation.config import RunConfig
+from learned.rule_extrapolation.data import PcfgSampler, extended_prompts, prompt_set, sentence_set
+from learned.rule_extrapolation.losses import completion_loss, exact_test_loss, lm_loss
+from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete
+
+__all__ = ["DivergedError", "TrainResult", "load_model", "train"]
+
+#: The named random streams of a run (exact.core.rng); each seed's initialisation uses the seed itself.
+RANDOM_STREAMS = stream_names("dropout", "data", "shuffle")
+
+
+class DivergedError(InputError):
+    """The training loss of some seed became non-finite (e.g. a learning rate far too large)."""
+
+
+def _read(path: Path, what: str) -> dict[str, Any]:
+    """``torch.load`` a file this module wrote, or a ValueError naming the file."""
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(doc, dict) or "config" not in doc:
+            raise InputTypeError("no config inside")
+        return doc
+    except Exception as exc:  # a truncated, empty or foreign file: one clear message
+        raise InputError(f"{path} is not a readable nonident {what} ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seconds: float
+    history: list[dict[str, Any]]
+
+
+class _Progress:
+    def __init__(self, label: str, total: int, enabled: bool) -> None:
+        self.label, self.total, self.enabled = label, total, enabled
+        self.t0 = self.last = time.monotonic()
+        self.start_step: int | None = None
+
+    def update(self, step: int, loss: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.start_step is None:
+            self.start_step = step
+        if not self.enabled or (now - self.last < 0.5 and not force):
+            return
+        self.last = now
+        rate = (step - self.start_step) / max(now - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("nan")
+        frac = step / self.total
+        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
+        print(f"\r{self.label} [{bar}] {step}/{self.total} loss {loss:.5f} {rate:.1f} it/s eta {eta:.0f}s",
+              end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr, flush=True)
+
+
+def _save(path: Path, obj: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _evaluate_point(model: Transformer, cfg: RunConfig, tests: Any, ood: np.ndarray, device: torch.device) -> dict[str, Any]:
+    loss = exact_test_loss(model, tests, device=device)
+    comps = greedy_complete(model, ood, cfg.train.max_pred_length, device=device)
+    metrics = [grammar_metrics(ood, comps[i]) for i in range(model.n_models)]
+    return {
+        "test_loss": loss.test_loss.tolist(),
+        "kl_per_token": loss.kl_per_token.tolist(),
+        "kl_sequence": loss.kl_sequence.tolist(),
+        "ood_r1_finished": [m["finished"]["r1"] for m in metrics],
+        "ood_r1_all": [m["finished_over_all"]["r1"] for m in metrics],
+        "ood_finished": [m["all"]["finished"] for m in metrics],
+    }
+
+
+def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool = True, progress: bool = True,
+          stop_after: int | None = None) -> TrainResult:
+    """Train ``len(cfg.train.seeds)`` models together and write the run directory ``out``.
+
+    Parameters
+    ----------
+    resume : bool
+        Continue from ``out/checkpoint.pt`` if present (its config must equal ``cfg``).
+    stop_after : int, optional
+        Stop (after checkpointing) once this many steps are done — for tests of resumption.
+    """
+    dev = resolve_device(device)
+    run_dir = Path(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
+    tc, seeds = cfg.train, cfg.train.seeds
+    S = len(seeds)
+
+    model = Transformer(cfg.model, seeds).to(dev)
+    params = list(model.parameters())
+    if tc.optimizer == "adamw":
+        opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.decay)
+    else:
+        opt = torch.optim.SGD(params, lr=tc.lr, weight_decay=tc.decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, tc.lr_factor)
+    drop_gens = [torch.Generator(device=dev).manual_seed(torch_seed(s, "dropout")) for s in seeds]
+    sampler = PcfgSampler(cfg.data, seeds) if cfg.data.law == "pcfg" else None
+    # With the official batch-row "positions" the row order carries information: shuffle the
+    # training set every step (the official train DataLoader has shuffle=True), one generator per seed.
+    shufflers = ([generator(int(s), "shuffle") for s in seeds]
+                 if cfg.model.positions == "batch-row" and sampler is None else None)
+
+    tests = sentence_set(cfg.data)
+    prompts = prompt_set(cfg.data.n_max, tc.prompt_length)
+    ood = prompts.tokens[prompts.ood]
+    uniform_batch = torch.as_tensor(tests.tokens, device=dev)
+    ext = None if tc.variant == "ml" else torch.as_tensor(
+        extended_prompts(tc.variant, cfg.data.n_max, tc.prompt_length), device=dev)
+    ignore_pad = cfg.data.pad_targets == "ignore"
+
+    step, history, elapsed0 = 0, [], 0.0
+    best_loss = np.full(S, np.inf)
+    best_step = np.zeros(S, dtype=np.int64)
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if resume and ckpt_path.exists():
+        ck = _read(ckpt_path, "checkpoint")
+        if ck["config"] != cfg.to_dict():
+            raise InputError(f"{ckpt_path} was written by a different config: use another run directory "
+                             "(--out, or --runs for reproduce) or restart (--restart)")
+        if ck.get("device_type", "cpu") != dev.type:
+            raise InputError(f"{ckpt_path} was written on device {ck.get('device_type')!r}; resume it with "
+                             f"--device {ck.get('device_type')} (got {dev.type!r})")
+        try:
+            model.load_state_dict(ck["model"])
+        except (KeyError, RuntimeError) as exc:
+            raise InputError(f"{ckpt_path} does not hold this model's parameters ({exc})") from None
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        for g, st in zip(drop_gens, ck["dropout_rng"], strict=True):
+            g.set_state(st.to("cpu") if st.device.type != "cpu" else st)
+        if sampler is not None:
+            sampler.set_state(ck["data_rng"])
+        for rng, st in zip(shufflers or [], ck.get("shuffle_rng") or [], strict=True):
+            rng.bit_generator.state = st
+        step, history, elapsed0 = ck["step"], ck["history"], float(ck.get("seconds", 0.0))
+        best_loss, best_step, best_state = np.asarray(ck["best_loss"]), np.asarray(ck["best_step"]), ck["best_state"]
+    else:
+        for stale in ("checkpoint.pt", "model.pt", "evaluation.json", "history.json"):  # of an earlier run
+            (run_dir / stale).unlink(missing_ok=True)
+        prov = provenance(cfg.to_dict(), seed=None, streams=RANDOM_STREAMS) | {"seeds": list(seeds), "device": str(dev)}
+        atomic_write_text(run_dir / "config.json", json.dumps(prov, indent=2, default=str))
+
+    def checkpoint() -> None:
+        _save(ckpt_path, {
+            "config": cfg.to_dict(), "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "dropout_rng": [g.get_state() for g in drop_gens],
+            "device_type": dev.type,
+            "shuffle_rng": [r.bit_generator.state for r in shufflers] if shufflers else None,
+            "data_rng": sampler.state() if sampler is not None else None, "history": history,
+            "best_loss": best_loss.tolist(), "best_step": best_step.tolist(), "best_state": best_state,
+            "seconds": elapsed0 + time.monotonic() - t0,
+        })
+
+    def evaluate_now() -> None:
+        model.eval()
+        point = {"step": step, "lr_next": opt.param_groups[0]["lr"]} | _evaluate_point(model, cfg, tests, ood, dev)
+        history.append(point)
+        # Selection: minimal exact test loss (official); with PAD targets ignored in training, the
+        # PAD→PAD predictions are untrained, so select on the sentence KL instead.
+        score = np.asarray(point["kl_sequence" if ignore_pad else "test_loss"])
+        better = score < best_loss
+        for name, value in model.state_dict().items():
+            for i in np.flatnonzero(better):
+                best_state[name][i] = value[i]
+        best_loss[better] = score[better]
+        best_step[better] = step
+        atomic_write_text(run_dir / "history.json", json.dumps(history, indent=1))
+        model.train()
+
+    t0 = time.monotonic()
+    bar = _Progress(f"{tc.variant} seeds {','.join(map(str, seeds))}", tc.steps, progress)
+    model.train()
+    if step == 0 and not history:
+        evaluate_now()
+    last_loss = torch.zeros(S)
+    while step < tc.steps:
+        if stop_after is not None and step >= stop_after:
+            break
+        if sampler is not None:
+            batch = torch.as_tensor(sampler.draw(), device=dev)
+        elif shufflers is not None:
+            perms = torch.as_tensor(np.stack([r.permutation(len(uniform_batch)) for r in shufflers]), device=dev)
+            batch = uniform_batch[perms]  # (S, N, W): each seed its own row order
+        else:
+            batch = uniform_batch
+        per_model = lm_loss(model(batch[..., :-1], dropout=drop_gens), batch, ignore_pad=ignore_pad)
+        if ext is not None:
+            per_model = per_model + completion_loss(
+                model(ext[:, :-1], dropout=drop_gens), ext, prompt_length=tc.prompt_length,
+                official=tc.completion_loss == "official", ignore_pad=ignore_pad)
+        opt.zero_grad(set_to_none=True)
+        per_model.sum().backward()
+        opt.step()
+        sched.step()
+        step += 1
+        last_loss = per_model.detach().cpu()
+        if not torch.all(torch.isfinite(last_loss)):
+            raise DivergedError(f"training loss became non-finite at step {step} (per seed {last_loss.tolist()}); "
+                                "lower train.lr")
+        bar.update(step, float(last_loss.mean()))
+        if step % tc.eval_every == 0 or step == tc.steps:
+            evaluate_now()
+        if step % tc.checkpoint_every == 0 or step == tc.steps:
+            checkpoint()
+    if stop_after is not None and step < tc.steps:
+        checkpoint()
+    bar.update(step, float(last_loss.mean()), force=True)
+    bar.close()
+    if step == tc.steps:
+        _save(run_dir / "model.pt", {
+            "config": cfg.to_dict(), "seeds": list(seeds), "final_state": model.state_dict(),
+            "best_state": best_state, "best_step": best_step.tolist(), "best_loss": best_loss.tolist(),
+            "seconds": elapsed0 + time.monotonic() - t0,
+        })
+    return TrainResult(run_dir, step, elapsed0 + time.monotonic() - t0, history)
+
+
+def load_model(run_dir: str | Path, *, which: str = "best", device: str = "cpu") -> tuple[RunConfig, Transformer, dict[str, Any]]:
+    """The stacked model of a finished run (``which`` = "best" or "final"), its config and metadata."""
+    path = Path(run_dir) / "model.pt"
+    if which not in ("best", "final"):
+        raise InputError(f"which must be 'best' or 'final', got {which!r}")
+    if not path.exists():
+        raise InputError(f"{run_dir} has no model.pt (not a finished nonident run; resume it with nonident train)")
+    dev = resolve_device(device)
+    ck = _read(path, "model")
+    cfg = RunConfig.from_dict(ck["config"])
+    model = Transformer(cfg.model, cfg.train.seeds)
+    try:
+        model.load_state_dict(ck[f"{which}_state"])
+    except (KeyError, RuntimeError) as exc:
+        raise InputError(f"{path} does not hold the {which} parameters of its config ({exc})") from None
+    model.to(dev)
+    model.eval()
+    return cfg, model, ck
