@@ -61,8 +61,10 @@ def main() -> None:
     t_ref = best_of(
         lambda: [enumerate_layer_reference(ell, *law.tables(ell + 1)) for ell in range(1, L + 1)], args.repeats
     )
-    print(f"enumerate_strings(L={L}), all {total:,} words: {t_api:.3f} s; NumPy layers: {t_ref:.3f} s; "
-          f"ratio {t_ref / t_api:.1f}x")
+    print(
+        f"enumerate_strings(L={L}), all {total:,} words: {t_api:.3f} s; NumPy layers: {t_ref:.3f} s; "
+        f"ratio {t_ref / t_api:.1f}x"
+    )
 
 
 if __name__ == "__main__":

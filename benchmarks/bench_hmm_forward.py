@@ -70,21 +70,32 @@ def workload(smoothing: float, args: argparse.Namespace) -> None:
     mix = generate_ginc(emission_smoothing=smoothing).mixture
     mix.log_likelihoods(prompts.select(np.arange(2)))  # compile
     ours, t_ours = timed(lambda: mix.log_likelihoods(prompts))
-    dense, t_np = timed(lambda: np.stack([
-        hmm_forward_dense(prompts.tokens, prompts.lengths, mix.start[c], mix.transmat(c), mix.emission_matrix(c))
-        for c in range(mix.n_concepts)
-    ], axis=1))
+    dense, t_np = timed(
+        lambda: np.stack(
+            [
+                hmm_forward_dense(
+                    prompts.tokens, prompts.lengths, mix.start[c], mix.transmat(c), mix.emission_matrix(c)
+                )
+                for c in range(mix.n_concepts)
+            ],
+            axis=1,
+        )
+    )
     n_h = args.prompts if args.full_hmmlearn else min(args.hmmlearn_prompts, args.prompts)
     ref, t_h = timed(lambda: hmmlearn_scores(mix, prompts, n_h))
     t_h_full = t_h * args.prompts / n_h
     d_np, d_h = max_abs_diff(ours, dense), max_abs_diff(ours[:n_h], ref)
     label = "GINC deterministic emissions" if smoothing == 0 else f"emission smoothing η = {smoothing}"
-    print(f"\n{label}: {args.prompts} prompts × {mix.n_concepts} concepts × {template.length} tokens "
-          f"({np.isinf(ours).mean():.0%} of log-likelihoods are -inf)")
+    print(
+        f"\n{label}: {args.prompts} prompts × {mix.n_concepts} concepts × {template.length} tokens "
+        f"({np.isinf(ours).mean():.0%} of log-likelihoods are -inf)"
+    )
     print(f"  nonident (numba, Kronecker) {t_ours:9.3f} s")
     print(f"  numpy dense batched forward {t_np:9.3f} s   ratio numpy/nonident   {t_np / t_ours:8.1f}×")
     tag = "measured" if n_h == args.prompts else f"extrapolated from {n_h} prompts ({t_h:.1f} s)"
-    print(f"  hmmlearn score loop         {t_h_full:9.1f} s   ratio hmmlearn/nonident {t_h_full / t_ours:8.0f}×  [{tag}]")
+    print(
+        f"  hmmlearn score loop         {t_h_full:9.1f} s   ratio hmmlearn/nonident {t_h_full / t_ours:8.0f}×  [{tag}]"
+    )
     print(f"  max |Δ log p| vs numpy {d_np:.2e}, vs hmmlearn {d_h:.2e}  (tolerance {TOL:g})")
     if not (d_np <= TOL and d_h <= TOL):
         raise SystemExit("implementations disagree beyond the tolerance")
@@ -94,8 +105,9 @@ def scale(args: argparse.Namespace) -> None:
     for smoothing in (0.01,):  # with deterministic emissions the 64-shot prompt has probability 0
         ginc = generate_ginc(n_concepts=args.scale_concepts, emission_smoothing=smoothing)
         mix = ginc.mixture
-        one = sample_prompts(generate_ginc(emission_smoothing=0.01), PromptTemplate(10, 64), 1,
-                             np.random.default_rng(args.seed)).tokens
+        one = sample_prompts(
+            generate_ginc(emission_smoothing=0.01), PromptTemplate(10, 64), 1, np.random.default_rng(args.seed)
+        ).tokens
         mix.next_token_probs(one.select(np.arange(1), width=5))  # compile
         tracemalloc.start()
         (post, pred), t = timed(lambda: mix.bayes(one))  # noqa: B023
@@ -105,10 +117,14 @@ def scale(args: argparse.Namespace) -> None:
         label = f"η = {smoothing}"
         top = int(np.argmax(post.probs[0])) if post.defined[0] else None
         print(f"\nscale ({label}): one 64-shot k = 10 prompt ({one.lengths[0]} tokens) under {mix.n_concepts} concepts")
-        print(f"  posterior + Bayes predictive: {t:.2f} s (one forward pass); defined: {bool(post.defined[0])}; "
-              f"top concept {top} with p = {post.probs[0].max():.4f}")
-        print(f"  peak memory: NumPy allocations {peak / 2**20:.1f} MiB (tracemalloc); whole process peak RSS "
-              f"{rss1 / 1024:.0f} MiB (interpreter, numba and LLVM included)")
+        print(
+            f"  posterior + Bayes predictive: {t:.2f} s (one forward pass); defined: {bool(post.defined[0])}; "
+            f"top concept {top} with p = {post.probs[0].max():.4f}"
+        )
+        print(
+            f"  peak memory: NumPy allocations {peak / 2**20:.1f} MiB (tracemalloc); whole process peak RSS "
+            f"{rss1 / 1024:.0f} MiB (interpreter, numba and LLVM included)"
+        )
         assert pred.probs.shape == (1, mix.vocab_size)
 
 

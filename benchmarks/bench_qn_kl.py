@@ -41,9 +41,11 @@ def main() -> None:
         ident, t_id = timed(lambda: swap_identity(mix, t))  # noqa: B023
         brute, t_bf = timed(lambda: kl_by_sequences(mix, SwapModel(mix, t), t.length + 1))  # noqa: B023
         rel = abs(brute - ident.kl) / ident.kl
-        print(f"n = {n}: identity over {ident.n_strings:,} prompt strings {t_id:8.4f} s; brute force over "
-              f"3^{t.length + 1} = {3 ** (t.length + 1):,} sequences {t_bf:8.3f} s; ratio {t_bf / t_id:8.0f}×; "
-              f"KL {ident.kl:.15g} vs {brute:.15g} (relative {rel:.1e})")
+        print(
+            f"n = {n}: identity over {ident.n_strings:,} prompt strings {t_id:8.4f} s; brute force over "
+            f"3^{t.length + 1} = {3 ** (t.length + 1):,} sequences {t_bf:8.3f} s; ratio {t_bf / t_id:8.0f}×; "
+            f"KL {ident.kl:.15g} vs {brute:.15g} (relative {rel:.1e})"
+        )
         if rel > 1e-10:
             raise SystemExit("identity and brute force disagree")
     n, last = 0, None

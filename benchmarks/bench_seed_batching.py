@@ -26,8 +26,17 @@ from learned.rule_extrapolation.train import train
 
 
 def run(seeds: tuple[int, ...], steps: int, variant: str, root: str) -> tuple[float, tuple[list[float], list[float]]]:
-    cfg = preset("cpu", **{"train.seeds": seeds, "train.steps": steps, "train.eval_every": steps,
-                           "train.checkpoint_every": steps, "train.max_pred_length": 8, "train.variant": variant})
+    cfg = preset(
+        "cpu",
+        **{
+            "train.seeds": seeds,
+            "train.steps": steps,
+            "train.eval_every": steps,
+            "train.checkpoint_every": steps,
+            "train.max_pred_length": 8,
+            "train.variant": variant,
+        },
+    )
     start = time.perf_counter()
     res = train(cfg, f"{root}/{'-'.join(map(str, seeds))}", progress=False, resume=False)
     return time.perf_counter() - start, (res.history[0]["kl_per_token"], res.history[-1]["kl_per_token"])
@@ -39,9 +48,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--variant", default="ml", choices=("ml", "adversarial", "oracle"))
     args = ap.parse_args()
-    print(f"cpu preset, {args.variant}, {args.steps} steps, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'seeds':>5}  {'batched s':>9}  {'seq. s':>8}  {'batched seed-steps/s':>20}  {'seq. seed-steps/s':>17}  {'ratio':>6}")
+    print(
+        f"cpu preset, {args.variant}, {args.steps} steps, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"{'seeds':>5}  {'batched s':>9}  {'seq. s':>8}  {'batched seed-steps/s':>20}  {'seq. seed-steps/s':>17}  {'ratio':>6}"
+    )
     with tempfile.TemporaryDirectory() as root:
         run((0,), 5, args.variant, root)  # warm-up
         for S in args.seeds:
@@ -56,8 +68,10 @@ def main() -> None:
             np.testing.assert_allclose(first_b, first_s, rtol=1e-6)
             drift = float(np.max(np.abs(np.array(last_b) - last_s) / np.array(last_s)))
             work = S * args.steps
-            print(f"{S:>5}  {t_b:>9.2f}  {t_s:>8.2f}  {work / t_b:>20.1f}  {work / t_s:>17.1f}  {t_s / t_b:>5.1f}×"
-                  f"   (final KL max rel. difference {drift:.1e})")
+            print(
+                f"{S:>5}  {t_b:>9.2f}  {t_s:>8.2f}  {work / t_b:>20.1f}  {work / t_s:>17.1f}  {t_s / t_b:>5.1f}×"
+                f"   (final KL max rel. difference {drift:.1e})"
+            )
 
 
 if __name__ == "__main__":

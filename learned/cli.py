@@ -23,11 +23,20 @@ def _overrides(items: list[str]) -> dict[str, object]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="cpu", choices=tuple(PRESETS),
-                   help="cpu: N = 16, small pre-LN model, minutes on a laptop; paper: the official sizes (GPU); "
-                        "tiny: a smoke test (default cpu)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one config field, e.g. --set model.norm_first=false --set train.steps=500")
+    p.add_argument(
+        "--preset",
+        default="cpu",
+        choices=tuple(PRESETS),
+        help="cpu: N = 16, small pre-LN model, minutes on a laptop; paper: the official sizes (GPU); "
+        "tiny: a smoke test (default cpu)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config field, e.g. --set model.norm_first=false --set train.steps=500",
+    )
     add_device_flag(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -46,14 +55,20 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = preset(args.preset, **over)
     out = Path(args.out) if args.out else Path("runs") / f"anbn-{args.preset}-{cfg.train.variant}"
     result = train(cfg, out, device=args.device, resume=not args.restart, progress=not args.no_progress)
-    doc: dict[str, Any] = {"run_dir": str(out), "steps": result.steps, "seconds": result.seconds,
-                           "last": result.history[-1] if result.history else None}
+    doc: dict[str, Any] = {
+        "run_dir": str(out),
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "last": result.history[-1] if result.history else None,
+    }
     if args.json:
         print_json(doc)
     else:
         last = doc["last"] or {}
-        print(f"{out}: {result.steps} steps in {result.seconds:.0f} s; last exact KL per token "
-              + ", ".join(f"{x:.2e}" for x in last.get("kl_per_token", [])))
+        print(
+            f"{out}: {result.steps} steps in {result.seconds:.0f} s; last exact KL per token "
+            + ", ".join(f"{x:.2e}" for x in last.get("kl_per_token", []))
+        )
         print(f"next: nonident evaluate {out}")
     return 0
 
@@ -67,14 +82,20 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         return 0
     s = doc["summary"]
     print(f"{args.run_dir}: variant {doc['variant']}, {len(doc['per_seed'])} seed(s), {args.which} checkpoint")
-    print(f"{'seed':>5} {'step':>6} {'KL/token':>10} {'R1 fin %':>9} {'R1 all %':>9} {'fin %':>6} {'P(R1) interval %':>20}")
+    print(
+        f"{'seed':>5} {'step':>6} {'KL/token':>10} {'R1 fin %':>9} {'R1 all %':>9} {'fin %':>6} {'P(R1) interval %':>20}"
+    )
     for r in doc["per_seed"]:
         e = r["extrapolation"]
-        print(f"{r['seed']:>5} {r['selected_step']:>6} {r['exact']['kl_per_token']:>10.2e} "
-              f"{100 * r['ood']['finished']['r1']:>9.1f} {100 * r['ood']['finished_over_all']['r1']:>9.1f} "
-              f"{100 * r['ood']['all']['finished']:>6.1f} [{100 * e['r1_lower']:.2f}, {100 * e['r1_upper']:.2f}]")
-    print(f"mean  KL/token {s['kl_per_token']['mean']:.2e}; OOD R1 finished {100 * s['ood_r1_finished']['mean']:.1f} "
-          f"± {100 * s['ood_r1_finished']['std']:.1f} %; written to {Path(args.run_dir) / 'evaluation.json'}")
+        print(
+            f"{r['seed']:>5} {r['selected_step']:>6} {r['exact']['kl_per_token']:>10.2e} "
+            f"{100 * r['ood']['finished']['r1']:>9.1f} {100 * r['ood']['finished_over_all']['r1']:>9.1f} "
+            f"{100 * r['ood']['all']['finished']:>6.1f} [{100 * e['r1_lower']:.2f}, {100 * e['r1_upper']:.2f}]"
+        )
+    print(
+        f"mean  KL/token {s['kl_per_token']['mean']:.2e}; OOD R1 finished {100 * s['ood_r1_finished']['mean']:.1f} "
+        f"± {100 * s['ood_r1_finished']['std']:.1f} %; written to {Path(args.run_dir) / 'evaluation.json'}"
+    )
     return 0
 
 
@@ -83,23 +104,38 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
     if args.experiment != "rule-extrapolation":
         raise CliError(f"experiment must be rule-extrapolation, got {args.experiment!r}")
-    doc = reproduce_rule_extrapolation(args.preset, runs=args.runs, reports=args.out, device=args.device,
-                                       progress=not args.no_progress, overrides=_overrides(args.set))
+    doc = reproduce_rule_extrapolation(
+        args.preset,
+        runs=args.runs,
+        reports=args.out,
+        device=args.device,
+        progress=not args.no_progress,
+        overrides=_overrides(args.set),
+    )
     if args.json:
-        print_json({k: v for k, v in doc.items() if k != "variants"}
-                   | {"summary": {v: d["summary"] for v, d in doc["variants"].items()}})
+        print_json(
+            {k: v for k, v in doc.items() if k != "variants"}
+            | {"summary": {v: d["summary"] for v, d in doc["variants"].items()}}
+        )
     else:
         print(render_markdown(doc))
     return 0
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("train", help="train transformers on aⁿbⁿ (several seeds batched in one process)",
-                       description="Train one seed-batched run of a variant; resumes from RUN_DIR/checkpoint.pt.")
+    p = sub.add_parser(
+        "train",
+        help="train transformers on aⁿbⁿ (several seeds batched in one process)",
+        description="Train one seed-batched run of a variant; resumes from RUN_DIR/checkpoint.pt.",
+    )
     p.add_argument("language", help="the training language (anbn)")
-    p.add_argument("--variant", default=None, choices=VARIANTS,
-                   help="ml (maximum likelihood, the default), adversarial or oracle (completion losses; "
-                        "--set train.completion_loss=corrected for the corrected one)")
+    p.add_argument(
+        "--variant",
+        default=None,
+        choices=VARIANTS,
+        help="ml (maximum likelihood, the default), adversarial or oracle (completion losses; "
+        "--set train.completion_loss=corrected for the corrected one)",
+    )
     p.add_argument("--seeds", default=None, help="seeds, e.g. 0-2 or 1,5,7 (default: the preset's)")
     add_out_flag(p, default=None, help="run directory (default runs/anbn-PRESET-VARIANT)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
@@ -107,18 +143,28 @@ def add_parsers(sub: Any) -> None:
     _common(p)
     p.set_defaults(run=_run_train)
 
-    p = sub.add_parser("evaluate", help="exact KL, official R1/R2 metrics and certified extrapolation of a run",
-                       description="Evaluate every seed of a finished run; writes RUN_DIR/evaluation.json.")
+    p = sub.add_parser(
+        "evaluate",
+        help="exact KL, official R1/R2 metrics and certified extrapolation of a run",
+        description="Evaluate every seed of a finished run; writes RUN_DIR/evaluation.json.",
+    )
     p.add_argument("run_dir", help="a run directory written by nonident train")
-    p.add_argument("--which", default="best", choices=("best", "final"),
-                   help="parameters at the minimal exact test loss (official selection) or the final ones")
+    p.add_argument(
+        "--which",
+        default="best",
+        choices=("best", "final"),
+        help="parameters at the minimal exact test loss (official selection) or the final ones",
+    )
     add_device_flag(p)
     add_json_flag(p)
     p.set_defaults(run=_run_evaluate)
 
-    p = sub.add_parser("reproduce", help="reproduce an experiment end to end and write its report",
-                       description="rule-extrapolation: train ml/adversarial/oracle, evaluate, write "
-                                   "OUT/rule-extrapolation.{md,json,png} and the selected models.")
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce an experiment end to end and write its report",
+        description="rule-extrapolation: train ml/adversarial/oracle, evaluate, write "
+        "OUT/rule-extrapolation.{md,json,png} and the selected models.",
+    )
     p.add_argument("experiment", help="rule-extrapolation")
     p.add_argument("--runs", default="runs", help="where run directories go (default runs)")
     add_out_flag(p, default="reports", help="report directory (default reports)")

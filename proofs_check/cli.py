@@ -21,9 +21,12 @@ def add_parser(sub: Any) -> None:
         description="Check the paper's claims; exit status 1 if any claim fails.",
     )
     add_out_flag(p, default="reports", help="directory for the reports (default: reports)")
-    p.add_argument("--artifacts", default="reports",
-                   help="directory of the committed artifacts that claims read, e.g. the trained models of "
-                        "E1-rule-extrapolation (default: reports)")
+    p.add_argument(
+        "--artifacts",
+        default="reports",
+        help="directory of the committed artifacts that claims read, e.g. the trained models of "
+        "E1-rule-extrapolation (default: reports)",
+    )
     p.add_argument("--only", nargs="+", metavar="ID", default=None, help="run only these claim ids")
     p.add_argument("--list", action="store_true", help="list the claim ids and exit")
     add_json_flag(p, help="print the JSON report on stdout")
@@ -38,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         claims = registered()
         if args.json:
-            print_json([{"id": cid, "title": c.title, "source": c.source, "needs": list(c.needs)}
-                        for cid, c in claims.items()])
+            print_json(
+                [{"id": cid, "title": c.title, "source": c.source, "needs": list(c.needs)} for cid, c in claims.items()]
+            )
         else:
             for cid, c in claims.items():
                 needs = f"  [needs {', '.join(c.needs)}]" if c.needs else ""

@@ -146,7 +146,9 @@ class ClaimRecord:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["figures"] = [{"name": f.name, "caption": f.caption, "file": f"proof-check-{f.name}.png"} for f in self.figures]
+        d["figures"] = [
+            {"name": f.name, "caption": f.caption, "file": f"proof-check-{f.name}.png"} for f in self.figures
+        ]
         return d
 
 
@@ -195,13 +197,22 @@ def _run_one(c: Claim, artifacts: Path | None = None) -> ClaimRecord:
     try:
         if "artifacts" in c.needs:
             if artifacts is None:
-                raise InputError(f"claim {c.id!r} reads committed artifacts: pass artifacts=DIR (nonident check --artifacts)")
+                raise InputError(
+                    f"claim {c.id!r} reads committed artifacts: pass artifacts=DIR (nonident check --artifacts)"
+                )
             out = c.func(artifacts=Path(artifacts))
         else:
             out = c.func()
     except Exception as exc:  # a failing claim must not hide the others
         return ClaimRecord(
-            c.id, c.title, c.statement, c.method, c.source, "fail", {}, [],
+            c.id,
+            c.title,
+            c.statement,
+            c.method,
+            c.source,
+            "fail",
+            {},
+            [],
             time.perf_counter() - start,
             f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
         )
@@ -217,8 +228,17 @@ def _run_one(c: Claim, artifacts: Path | None = None) -> ClaimRecord:
     ]
     status = "pass" if out.check.passed and all(ctl["rejected"] for ctl in controls) else "fail"
     return ClaimRecord(
-        c.id, c.title, c.statement, c.method, c.source, status,
-        {"held": out.check.passed, **out.check.evidence}, controls, seconds, None, list(out.figures),
+        c.id,
+        c.title,
+        c.statement,
+        c.method,
+        c.source,
+        status,
+        {"held": out.check.passed, **out.check.evidence},
+        controls,
+        seconds,
+        None,
+        list(out.figures),
     )
 
 

@@ -87,7 +87,9 @@ def _rows(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
 def _summary(records: Sequence[ClaimRecord]) -> tuple[int, list[tuple[ClaimRecord, str]]]:
     """Number passed, and each record with its "rejected/total" controls cell."""
     passed = sum(r.status == "pass" for r in records)
-    cells = [(r, f"{sum(bool(c['rejected']) for c in r.negative_controls)}/{len(r.negative_controls)}") for r in records]
+    cells = [
+        (r, f"{sum(bool(c['rejected']) for c in r.negative_controls)}/{len(r.negative_controls)}") for r in records
+    ]
     return passed, cells
 
 
@@ -150,7 +152,9 @@ def render_markdown(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str
         for f in r.figures:
             lines += [f"![{f.caption}]({REPORT_STEM}-{f.name}.png)", "", f"*Figure.* {f.caption}", ""]
         for k, nc in enumerate(r.negative_controls, 1):
-            verdict = "rejected by the check, as it must be" if nc["rejected"] else "NOT rejected: the check cannot tell"
+            verdict = (
+                "rejected by the check, as it must be" if nc["rejected"] else "NOT rejected: the check cannot tell"
+            )
             lines += [f"*Negative control {k}.* {nc['description']} — {verdict}.", "", *_evidence_table(nc["evidence"])]
         if r.error:
             lines += ["*Error.*", "", "```", r.error.rstrip(), "```", ""]
@@ -202,7 +206,9 @@ def render_html(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
         ]
         for k, nc in enumerate(r.negative_controls, 1):
             verdict = "rejected, as it must be" if nc["rejected"] else "NOT rejected: the check cannot tell"
-            parts.append(f"<h3>Negative control {k}: {_h(nc['description'])} — {verdict}</h3>{_html_table(nc['evidence'])}")
+            parts.append(
+                f"<h3>Negative control {k}: {_h(nc['description'])} — {verdict}</h3>{_html_table(nc['evidence'])}"
+            )
         if r.error:
             parts.append(f"<h3>Error</h3><pre>{_h(r.error)}</pre>")
         sections.append("".join(parts) + "</section>")

@@ -78,7 +78,9 @@ def nonnegative(expr: sp.Expr) -> bool:
     return all(f.is_nonnegative is True for f in factors)
 
 
-def nonnegative_terms(expr: sp.Expr, terms: Sequence[sp.Expr], *, point: Mapping[sp.Symbol, Any] | None = None) -> Check:
+def nonnegative_terms(
+    expr: sp.Expr, terms: Sequence[sp.Expr], *, point: Mapping[sp.Symbol, Any] | None = None
+) -> Check:
     """``expr ≥ 0`` via ``expr = Σ terms`` with every term a product of proven non-negative factors."""
     same = identity(expr, sp.Add(*terms))
     signs = {tex(term): nonnegative(term) for term in terms}

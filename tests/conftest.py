@@ -28,10 +28,7 @@ SEED = int(os.environ.get("NONIDENT_TEST_SEED", secrets.randbelow(2**32)))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return (
-        f"nonident: NONIDENT_TEST_SEED={SEED}, "
-        f"HYPOTHESIS_PROFILE={os.environ.get('HYPOTHESIS_PROFILE', 'dev')}"
-    )
+    return f"nonident: NONIDENT_TEST_SEED={SEED}, HYPOTHESIS_PROFILE={os.environ.get('HYPOTHESIS_PROFILE', 'dev')}"
 
 
 @pytest.fixture

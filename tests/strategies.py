@@ -34,9 +34,7 @@ def truncated_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[Leng
 
 def length_laws(*, min_n: int = 1, max_n: int = 40) -> st.SearchStrategy[LengthLaw]:
     """Proper laws: uniform (``n_max`` in ``[min_n, max_n]``), PCFG, or truncated-and-renormalised PCFG."""
-    return st.one_of(
-        uniform_laws(min_n=min_n, max_n=max_n), geometric_laws(), truncated_laws(min_n=min_n, max_n=max_n)
-    )
+    return st.one_of(uniform_laws(min_n=min_n, max_n=max_n), geometric_laws(), truncated_laws(min_n=min_n, max_n=max_n))
 
 
 @st.composite

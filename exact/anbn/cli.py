@@ -23,7 +23,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--law", choices=("uniform", "pcfg"), default="uniform", help="length law of n (default uniform)")
     p.add_argument("--n-max", type=int, default=None, help="uniform law: n ∈ 1..N (default 128)")
     p.add_argument("--rho", default=None, help="pcfg law: probability of S → a S b, in (0, 1); e.g. 0.9 or 9/10")
-    p.add_argument("--max-len", type=int, default=None, help="pcfg law: keep strings of at most L a/b symbols (n ≤ L/2)")
+    p.add_argument(
+        "--max-len", type=int, default=None, help="pcfg law: keep strings of at most L a/b symbols (n ≤ L/2)"
+    )
     p.add_argument("--prompt-length", type=int, default=8, help="length k of the a/b prompts to classify (default 8)")
     add_json_flag(p)
     p.set_defaults(run=run)
@@ -96,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
             ("conditioned on n ≤ n_max: padded loss floor", c["padded_loss_floor"]),
             ("conditioned on n ≤ n_max: PAD-ignored floor", c["pad_ignored_loss_floor"]),
         ]
-    rows += [(f"prompts of length {args.prompt_length}: {k}", v) for k, v in doc["prompts"].items() if k != "prompt_length"]
+    rows += [
+        (f"prompts of length {args.prompt_length}: {k}", v) for k, v in doc["prompts"].items() if k != "prompt_length"
+    ]
     print_table("aⁿbⁿ exact facts (nats)", rows)
     return 0
 

@@ -126,9 +126,7 @@ class StringTable:
         return decode_word(int(self.codes[i]), int(self.lengths[i]))
 
 
-def enumerate_strings(
-    dist: AnbnDistribution, max_length: int, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> StringTable:
+def enumerate_strings(dist: AnbnDistribution, max_length: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> StringTable:
     """Every a/b word up to ``max_length`` with exact prefix and sentence probabilities.
 
     Raises
@@ -206,9 +204,7 @@ class PromptTable:
         }
 
 
-def enumerate_prompts(
-    dist: AnbnDistribution, prompt_length: int, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> PromptTable:
+def enumerate_prompts(dist: AnbnDistribution, prompt_length: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PromptTable:
     """All prompts of ``prompt_length`` a/b tokens after ``SOS`` with exact probabilities and classes."""
     k = _check_length(prompt_length, "prompt_length", max_bytes=max_bytes, words=lambda v: 1 << v)
     lp, ls, nb, r2 = _alloc(1 << k)

@@ -196,4 +196,3 @@ def rule_extrapolation_probability(
         max_completion_length=L,
         nodes_expanded=expanded,
     )
-

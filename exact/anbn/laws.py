@@ -59,8 +59,10 @@ def _as_fraction(value: float | int | str | Fraction, name: str) -> Fraction:
     if isinstance(value, bool):
         raise InputError(f"{name} must be a number, got {value!r}")
     try:
-        frac = value if isinstance(value, Fraction) else Fraction(
-            repr(float(value)) if isinstance(value, float) else value
+        frac = (
+            value
+            if isinstance(value, Fraction)
+            else Fraction(repr(float(value)) if isinstance(value, float) else value)
         )
     except (ValueError, TypeError, ZeroDivisionError):
         raise InputError(f"{name} must be a number, got {value!r}") from None

@@ -104,9 +104,7 @@ class CompletionMixture:
         Length of the prompt including ``SOS`` (``1 + k`` for a k-token prompt).
     """
 
-    def __init__(
-        self, components: Sequence[Predictor], weights: Sequence[float], context_length: int
-    ) -> None:
+    def __init__(self, components: Sequence[Predictor], weights: Sequence[float], context_length: int) -> None:
         w = np.asarray(weights, dtype=np.float64)
         if len(components) == 0 or w.shape != (len(components),):
             raise InputError(f"weights must have one entry per component ({len(components)}), got {w.shape}")
@@ -157,7 +155,9 @@ class OverrideModel:
         for prefix, row in overrides.items():
             r = np.asarray(row, dtype=np.float64)
             if r.shape != (self.vocab_size,) or np.any(r < 0) or abs(r.sum() - 1) > 1e-12:
-                raise InputError(f"overrides[{prefix}] must be a probability row of length {self.vocab_size}, got {row!r}")
+                raise InputError(
+                    f"overrides[{prefix}] must be a probability row of length {self.vocab_size}, got {row!r}"
+                )
             self.overrides[tuple(int(t) for t in prefix)] = r
 
     def next_token_probs(self, batch: TokenBatch) -> NextTokenProbs:
@@ -170,9 +170,7 @@ class OverrideModel:
         return NextTokenProbs(probs, defined)
 
 
-def f1_witnesses(
-    base: AnbnDistribution, *, lam: float, prompt_length: int
-) -> dict[str, Predictor]:
+def f1_witnesses(base: AnbnDistribution, *, lam: float, prompt_length: int) -> dict[str, Predictor]:
     """The F1 witnesses: always / never extrapolate R1, and their λ-mixture over completions."""
     if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not 0 <= lam <= 1:
         raise InputError(f"lam must be a number in [0, 1], got {lam!r}")

@@ -20,7 +20,18 @@ from typing import Any
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "git_commit", "library_versions", "provenance"]
 
-LIBRARIES = ("nonident", "numpy", "scipy", "sympy", "networkx", "numba", "llvmlite", "torch", "python-flint", "matplotlib")
+LIBRARIES = (
+    "nonident",
+    "numpy",
+    "scipy",
+    "sympy",
+    "networkx",
+    "numba",
+    "llvmlite",
+    "torch",
+    "python-flint",
+    "matplotlib",
+)
 
 
 def git_commit(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -32,7 +43,11 @@ def git_commit(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=10, check=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
@@ -62,7 +77,7 @@ def provenance(
     """
     return {
         **git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "versions": library_versions(),
         "argv": list(sys.argv),

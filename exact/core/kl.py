@@ -124,15 +124,16 @@ def kl_chain_rule(p: SupportEnumerable, q: Predictor, sequence_length: int) -> K
         terms = np.where(np.isinf(row_kl), np.inf, np.exp(logp) * np.where(np.isinf(row_kl), 0.0, row_kl))
     last = prefixes.lengths == T - 1  # the marginal of the first T − 1 tokens: must sum to 1
     mismatched = int(np.sum(~q_out.defined | np.any(q_out.probs != p_rows, axis=1)))
-    return KLResult(
-        math.fsum(terms), "chain rule", T, int(len(prefixes)), math.fsum(np.exp(logp[last])), mismatched
-    )
+    return KLResult(math.fsum(terms), "chain rule", T, len(prefixes), math.fsum(np.exp(logp[last])), mismatched)
 
 
 def kl_brute_force(p: SupportEnumerable, q: Predictor, sequence_length: int) -> KLResult:
     """``KL(p‖q)`` by scoring every candidate sequence of ``T`` tokens that ``p`` lists."""
     T = check_int(
-        sequence_length, "sequence_length", minimum=2, maximum=MAX_BRUTE_FORCE_LENGTH,
+        sequence_length,
+        "sequence_length",
+        minimum=2,
+        maximum=MAX_BRUTE_FORCE_LENGTH,
         why=" of brute force (about 2^sequence_length sequences)",
     )
     seqs = p.candidate_sequences(T)

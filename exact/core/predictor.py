@@ -144,6 +144,8 @@ def sample_sequences(
     tokens = np.zeros((n, total), dtype=np.int64)
     tokens[:, : len(prefix)] = np.asarray(prefix, dtype=np.int64)
     for t in range(len(prefix), total):
-        probs = predictor.next_token_probs(TokenBatch(tokens[:, :t], np.full(n, t), predictor.vocab_size)).require_defined()
+        probs = predictor.next_token_probs(
+            TokenBatch(tokens[:, :t], np.full(n, t), predictor.vocab_size)
+        ).require_defined()
         tokens[:, t] = draw_rows(probs, rng)
     return TokenBatch(tokens, np.full(n, total), predictor.vocab_size)

@@ -70,9 +70,7 @@ class TabularAR:
         return [p for L in lengths for p in itertools.product(range(self.vocab_size), repeat=L)]
 
     @classmethod
-    def from_dirichlet(
-        cls, vocab_size: int, depth: int, rng: np.random.Generator, alpha: float = 1.0
-    ) -> TabularAR:
+    def from_dirichlet(cls, vocab_size: int, depth: int, rng: np.random.Generator, alpha: float = 1.0) -> TabularAR:
         """Every conditional drawn from ``Dirichlet(alpha·1)``, in :meth:`prefixes` order."""
         if not isinstance(rng, np.random.Generator):
             raise InputError(f"rng must be a numpy Generator, got {type(rng).__name__}")
@@ -131,4 +129,6 @@ def prefix_free(prefixes: Iterable[Prefix]) -> bool:
 
 def check_same_shape(p: TabularAR, q: TabularAR) -> None:
     if (p.vocab_size, p.depth) != (q.vocab_size, q.depth):
-        raise InputError(f"p and q differ in (vocab_size, depth): {(p.vocab_size, p.depth)} vs {(q.vocab_size, q.depth)}")
+        raise InputError(
+            f"p and q differ in (vocab_size, depth): {(p.vocab_size, p.depth)} vs {(q.vocab_size, q.depth)}"
+        )

@@ -44,9 +44,7 @@ def _check_tokens(tokens: NDArray[np.int64], name: str, vocab_size: int = VOCAB_
     bad = (tokens < 0) | (tokens >= vocab_size)
     if bad.any():
         value = int(tokens[bad].flat[0])
-        names = (
-            f" ({', '.join(f'{n}={i}' for i, n in enumerate(TOKEN_NAMES))})" if vocab_size == VOCAB_SIZE else ""
-        )
+        names = f" ({', '.join(f'{n}={i}' for i, n in enumerate(TOKEN_NAMES))})" if vocab_size == VOCAB_SIZE else ""
         raise InputError(f"{name} contains unknown token id {value}; valid ids are 0..{vocab_size - 1}{names}")
 
 
@@ -78,8 +76,7 @@ def encode(text: str, *, sos: bool = True) -> NDArray[np.int64]:
     unknown_chars = sorted(set(text) - {"a", "b"})
     if unknown_chars:
         raise InputError(
-            f"text={text!r} has character {unknown_chars[0]!r}; use a run of 'a'/'b' "
-            "or space-separated token names"
+            f"text={text!r} has character {unknown_chars[0]!r}; use a run of 'a'/'b' or space-separated token names"
         )
     ids = [A if c == "a" else B for c in text]
     return np.array(([SOS] if sos else []) + ids, dtype=np.int64)
@@ -118,15 +115,16 @@ class TokenBatch:
         if tokens.ndim != 2:
             raise InputError(f"tokens must be 2-D (batch, max_len), got shape {tokens.shape}")
         if lengths.shape != (tokens.shape[0],):
-            raise InputError(
-                f"lengths must have shape ({tokens.shape[0]},), got {lengths.shape}"
-            )
+            raise InputError(f"lengths must have shape ({tokens.shape[0]},), got {lengths.shape}")
         if lengths.size and (lengths.min() < 0 or lengths.max() > tokens.shape[1]):
             raise InputError(
-                f"lengths must lie in [0, {tokens.shape[1]}], got min {lengths.min()} "
-                f"and max {lengths.max()}"
+                f"lengths must lie in [0, {tokens.shape[1]}], got min {lengths.min()} and max {lengths.max()}"
             )
-        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, (int, np.integer)) or self.vocab_size < 1:
+        if (
+            isinstance(self.vocab_size, bool)
+            or not isinstance(self.vocab_size, (int, np.integer))
+            or self.vocab_size < 1
+        ):
             raise InputError(f"vocab_size must be an integer ≥ 1, got {self.vocab_size!r}")
         object.__setattr__(self, "vocab_size", int(self.vocab_size))
         inside = np.arange(tokens.shape[1])[None, :] < lengths[:, None]

@@ -81,8 +81,20 @@ def _predict_from(x, l, vb, sb, bout_e, transition, out_row):  # pragma: no cove
 
 @njit(cache=True, parallel=True)
 def forward_scaled(
-    obs, lengths, lane_seq, lane_concept, start, vmat, smat, emis, bout, threshold, want_pred,
-    loglik, pred, flagged,
+    obs,
+    lengths,
+    lane_seq,
+    lane_concept,
+    start,
+    vmat,
+    smat,
+    emis,
+    bout,
+    threshold,
+    want_pred,
+    loglik,
+    pred,
+    flagged,
 ):  # pragma: no cover - jitted
     """Scaled forward recursion over lanes of (sequence, concept) pairs.
 
@@ -278,8 +290,19 @@ def _log_step(a, logv, logsm, out):  # pragma: no cover - jitted
 
 @njit(cache=True, parallel=True)
 def forward_log(
-    obs, lengths, lanes, lane_seq, lane_concept, logstart, logv, logsm, logemis, bout, want_pred,
-    loglik, pred,
+    obs,
+    lengths,
+    lanes,
+    lane_seq,
+    lane_concept,
+    logstart,
+    logv,
+    logsm,
+    logemis,
+    bout,
+    want_pred,
+    loglik,
+    pred,
 ):  # pragma: no cover - jitted
     """Pure log-space forward recursion for the lanes listed in ``lanes``.
 

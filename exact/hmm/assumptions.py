@@ -84,7 +84,9 @@ class AssumptionReport:
     @property
     def holds(self) -> bool:
         return bool(
-            self.irreducible.all() and self.aperiodic.all() and self.delimiter_reachable.all()
+            self.irreducible.all()
+            and self.aperiodic.all()
+            and self.delimiter_reachable.all()
             and self.min_kl_rate_lower > 0
         )
 

@@ -63,8 +63,7 @@ class CategoricalHMM:
         emissions = check_stochastic(self.emissions, "emissions", ndim=2, tol=self.tol)
         if transmat.shape[0] != start.shape[0] or emissions.shape[0] != start.shape[0]:
             raise InputError(
-                f"start has {start.shape[0]} states but transmat is {transmat.shape} "
-                f"and emissions is {emissions.shape}"
+                f"start has {start.shape[0]} states but transmat is {transmat.shape} and emissions is {emissions.shape}"
             )
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "transmat", transmat)

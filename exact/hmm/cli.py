@@ -36,9 +36,12 @@ def add_parser(sub: Any) -> None:
     add_ginc_flags(p, GincConfig())
     p.add_argument("--k", type=int, default=3, help="example length: k−1 inputs and one label (default 3)")
     p.add_argument("--shots", type=int, default=64, help="largest shot count of the curve (default 64)")
-    p.add_argument("--prompts", type=int, default=1000, help="sampled prompts per shot count for estimates (default 1000)")
-    p.add_argument("--max-enumeration", type=int, default=100_000,
-                   help="largest prompt space summed exactly (default 100000)")
+    p.add_argument(
+        "--prompts", type=int, default=1000, help="sampled prompts per shot count for estimates (default 1000)"
+    )
+    p.add_argument(
+        "--max-enumeration", type=int, default=100_000, help="largest prompt space summed exactly (default 100000)"
+    )
     add_json_flag(p)
     p.set_defaults(run=run)
 
@@ -51,24 +54,43 @@ def add_ginc_flags(p: argparse.ArgumentParser, defaults: GincConfig) -> None:
     """
     d = defaults
     p.add_argument("--concepts", type=int, default=d.n_concepts, help=f"pretraining concepts (default {d.n_concepts})")
-    p.add_argument("--values", type=int, default=d.n_values, help=f"values (entities) per hidden state (default {d.n_values})")
-    p.add_argument("--slots", type=int, default=d.n_slots,
-                   help=f"slots (properties); slot 0 emits the delimiter (default {d.n_slots})")
-    p.add_argument("--vocab", type=int, default=d.n_symbols,
-                   help=f"symbols including the delimiter '/' (default {d.n_symbols})")
-    p.add_argument("--smoothing", type=float, default=d.emission_smoothing,
-                   help=f"emission smoothing η in [0, 1): B ← (1−η)B + η/vocab (default {d.emission_smoothing}; "
-                        "0 is GINC's deterministic emissions)")
-    p.add_argument("--seed", type=int, default=d.seed,
-                   help=f"run seed (default {d.seed}): the generator uses it, sampled prompts and KL-rate samples "
-                        "its named random streams")
+    p.add_argument(
+        "--values", type=int, default=d.n_values, help=f"values (entities) per hidden state (default {d.n_values})"
+    )
+    p.add_argument(
+        "--slots",
+        type=int,
+        default=d.n_slots,
+        help=f"slots (properties); slot 0 emits the delimiter (default {d.n_slots})",
+    )
+    p.add_argument(
+        "--vocab", type=int, default=d.n_symbols, help=f"symbols including the delimiter '/' (default {d.n_symbols})"
+    )
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=d.emission_smoothing,
+        help=f"emission smoothing η in [0, 1): B ← (1−η)B + η/vocab (default {d.emission_smoothing}; "
+        "0 is GINC's deterministic emissions)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help=f"run seed (default {d.seed}): the generator uses it, sampled prompts and KL-rate samples "
+        "its named random streams",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> GincConfig:
     """The generator configuration named by ``--concepts --values --slots --vocab --smoothing --seed``."""
     return GincConfig(
-        n_concepts=args.concepts, n_values=args.values, n_slots=args.slots, n_symbols=args.vocab,
-        emission_smoothing=args.smoothing, seed=args.seed,
+        n_concepts=args.concepts,
+        n_values=args.values,
+        n_slots=args.slots,
+        n_symbols=args.vocab,
+        emission_smoothing=args.smoothing,
+        seed=args.seed,
     )
 
 
@@ -82,25 +104,36 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     assumptions = check_assumptions(mix, delimiter=ginc.delimiter, seed=stream(args.seed, "assumptions"))
     shots = sorted({n for n in GINC_SHOTS if n <= args.shots} | {args.shots})
     curve = icl_accuracy(
-        mix, args.k, shots, delimiter=ginc.delimiter, n_prompts=args.prompts, seed=stream(args.seed, "prompts"),
+        mix,
+        args.k,
+        shots,
+        delimiter=ginc.delimiter,
+        n_prompts=args.prompts,
+        seed=stream(args.seed, "prompts"),
         max_enumeration=args.max_enumeration,
     )
     return {
         "dataset_id": config.dataset_id(),
         "mixture": {
-            "concepts": mix.n_concepts, "hidden states": mix.n_states, "vocab": mix.vocab_size,
+            "concepts": mix.n_concepts,
+            "hidden states": mix.n_states,
+            "vocab": mix.vocab_size,
             "delimiter": ginc.vocab[ginc.delimiter],
             "value matrix shared": mix.value_transmat.shape[0] == 1,
             "positive transition entries (value, slot)": [
-                float((mix.value_transmat > 0).mean()), float((mix.slot_transmat > 0).mean())
+                float((mix.value_transmat > 0).mean()),
+                float((mix.slot_transmat > 0).mean()),
             ],
         },
         "assumptions": assumptions.summary(),
         "k": args.k,
         "curve": [p.as_dict() for p in curve],
         "seconds": round(time.perf_counter() - start, 3),
-        "provenance": provenance(config.as_dict() | {"k": args.k, "shots": shots, "prompts": args.prompts}, args.seed,
-                                 streams=stream_names("prompts", "assumptions")),
+        "provenance": provenance(
+            config.as_dict() | {"k": args.k, "shots": shots, "prompts": args.prompts},
+            args.seed,
+            streams=stream_names("prompts", "assumptions"),
+        ),
     }
 
 
@@ -117,17 +150,25 @@ def run(args: argparse.Namespace) -> int:
     rows += list(doc["mixture"].items()) + list(doc["assumptions"].items())
     print_table("GINC mixture of HMMs", rows)
     print()
-    head = (f"{'n':>4}  {'method':<8}  {'Bayes ICL accuracy [95% interval]':<34}  {'p(prompt)=0':>11}  "
-            f"{'E p(θ*|prompt)':>16}  log P(S_n) (pretraining)")
+    head = (
+        f"{'n':>4}  {'method':<8}  {'Bayes ICL accuracy [95% interval]':<34}  {'p(prompt)=0':>11}  "
+        f"{'E p(θ*|prompt)':>16}  log P(S_n) (pretraining)"
+    )
     print(f"Bayes ICL curve, k = {doc['k']} (accuracy against GINC's label)")
     print(head)
     for p in doc["curve"]:
         acc = f"{p['accuracy']:.4f} [{p['low']:.4f}, {p['high']:.4f}]"
-        post = f"{p['true_posterior']:.4f}" + (f" ± {p['true_posterior_halfwidth']:.3f}" if p["method"] == "estimate" else "")
-        print(f"{p['n_shots']:>4}  {p['method']:<8}  {acc:<34}  {p['undefined']:>11.4f}  {post:>16}  "
-              f"{_fmt_log(p['log_prob_prompt_set'])}")
-    print(f"({doc['seconds']} s; exact = sum over all {{prompt strings}} × {{concept, slot}}; "
-          "estimate = sampled prompts, Wilson interval)")
+        post = f"{p['true_posterior']:.4f}" + (
+            f" ± {p['true_posterior_halfwidth']:.3f}" if p["method"] == "estimate" else ""
+        )
+        print(
+            f"{p['n_shots']:>4}  {p['method']:<8}  {acc:<34}  {p['undefined']:>11.4f}  {post:>16}  "
+            f"{_fmt_log(p['log_prob_prompt_set'])}"
+        )
+    print(
+        f"({doc['seconds']} s; exact = sum over all {{prompt strings}} × {{concept, slot}}; "
+        "estimate = sampled prompts, Wilson interval)"
+    )
     return 0
 
 

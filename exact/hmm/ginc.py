@@ -51,11 +51,7 @@ def ginc_vocabulary(n_symbols: int) -> tuple[str, ...]:
     (('/', 'a', 'b'), ('ab', 'ac', 'ad'))
     """
     n = check_int(n_symbols, "n_symbols", minimum=2)
-    words = (
-        "".join(p)
-        for r in itertools.count(1)
-        for p in itertools.permutations(string.ascii_lowercase, r)
-    )
+    words = ("".join(p) for r in itertools.count(1) for p in itertools.permutations(string.ascii_lowercase, r))
     return ("/",) + tuple(itertools.islice(words, n - 1))
 
 

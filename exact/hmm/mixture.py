@@ -199,9 +199,7 @@ class HMMMixture:
     def _concept(self, concept: object) -> int:
         return check_int(concept, "concept", minimum=0, maximum=self.n_concepts - 1)
 
-    def select_concepts(
-        self, concepts: NDArray[np.int64], *, prior: object = None, start: object = None
-    ) -> HMMMixture:
+    def select_concepts(self, concepts: NDArray[np.int64], *, prior: object = None, start: object = None) -> HMMMixture:
         """The mixture of ``concepts`` (repeats allowed), with a new ``prior`` (default uniform)
         and optionally new start distributions (n_selected, n_states)."""
         idx = np.asarray(concepts, dtype=np.int64).reshape(-1)
@@ -211,7 +209,10 @@ class HMMMixture:
         return HMMMixture(
             np.full(idx.size, 1.0 / idx.size) if prior is None else prior,
             self.start[idx] if start is None else start,
-            self.slot_transmat[idx], pick(self.value_transmat), pick(self.emissions), tol=self.tol,
+            self.slot_transmat[idx],
+            pick(self.value_transmat),
+            pick(self.emissions),
+            tol=self.tol,
         )
 
     def transmat(self, concept: int) -> NDArray[np.float64]:
@@ -228,9 +229,7 @@ class HMMMixture:
     def component(self, concept: int) -> CategoricalHMM:
         """Concept ``concept`` as a dense :class:`~exact.hmm.categorical.CategoricalHMM`."""
         concept = self._concept(concept)
-        return CategoricalHMM(
-            self.start[concept], self.transmat(concept), self.emission_matrix(concept), tol=self.tol
-        )
+        return CategoricalHMM(self.start[concept], self.transmat(concept), self.emission_matrix(concept), tol=self.tol)
 
     # --- forward -------------------------------------------------------------------
     def _forward(
@@ -290,9 +289,20 @@ class HMMMixture:
         if method == "auto" and start_ok and floor > 0:
             flagged = np.zeros(n_lanes, dtype=np.bool_)
             _hmm_kernels.forward_scaled(
-                obs, lengths, lane_seq, lane_concept, self.start, self.value_transmat,
-                self.slot_transmat, table, bout, _PRODUCT_FLOOR / floor, predictive,
-                loglik, pred, flagged,
+                obs,
+                lengths,
+                lane_seq,
+                lane_concept,
+                self.start,
+                self.value_transmat,
+                self.slot_transmat,
+                table,
+                bout,
+                _PRODUCT_FLOOR / floor,
+                predictive,
+                loglik,
+                pred,
+                flagged,
             )
             redo = np.flatnonzero(flagged).astype(np.int64)
         else:
@@ -303,8 +313,19 @@ class HMMMixture:
                     np.log(a) for a in (self.start, self.value_transmat, self.slot_transmat, table)
                 )
             _hmm_kernels.forward_log(
-                obs, lengths, redo, lane_seq, lane_concept, log_start, log_v, log_s, log_table, bout,
-                predictive, loglik, pred,
+                obs,
+                lengths,
+                redo,
+                lane_seq,
+                lane_concept,
+                log_start,
+                log_v,
+                log_s,
+                log_table,
+                bout,
+                predictive,
+                loglik,
+                pred,
             )
         return ForwardResult(loglik, pred if predictive else None, int(redo.size))
 
@@ -335,9 +356,7 @@ class HMMMixture:
         pairs it flags; ``"log"`` runs the pure log-space recursion throughout.
         """
         self._check_batch(batch)
-        return self._forward(
-            batch.tokens, batch.lengths, self._token_table(), predictive=predictive, method=method
-        )
+        return self._forward(batch.tokens, batch.lengths, self._token_table(), predictive=predictive, method=method)
 
     def log_likelihoods(self, batch: TokenBatch) -> NDArray[np.float64]:
         """``log p(x | θ)``, shape (batch, n_concepts)."""
@@ -439,7 +458,9 @@ class HMMMixture:
         for t in range(t_len):
             if t:
                 v, s = np.divmod(hidden[:, t - 1], ns)
-                hidden[:, t] = draw_rows(self.value_transmat[cv, v], rng) * ns + draw_rows(self.slot_transmat[concepts, s], rng)
+                hidden[:, t] = draw_rows(self.value_transmat[cv, v], rng) * ns + draw_rows(
+                    self.slot_transmat[concepts, s], rng
+                )
             tokens[:, t] = draw_rows(self.emissions[ce, hidden[:, t]], rng)
         return TokenBatch(tokens, np.full(n, t_len), self.vocab_size), concepts, hidden
 

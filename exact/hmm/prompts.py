@@ -160,13 +160,20 @@ def _pair_mixture(mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArr
     return mixture.select_concepts(concepts, start=start)
 
 
-def _labels(mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArray[np.int64], x: TokenBatch) -> NDArray[np.int64]:
+def _labels(
+    mixture: HMMMixture, concepts: NDArray[np.int64], slots: NDArray[np.int64], x: TokenBatch
+) -> NDArray[np.int64]:
     """GINC's label per row: argmax of ``p(y | x, θ, start uniform at slot)``; −1 where ``x`` is impossible."""
     pairs, inverse = np.unique(np.stack([concepts, slots], axis=1), axis=0, return_inverse=True)
     sub = _pair_mixture(mixture, pairs[:, 0], pairs[:, 1])
     res = sub._forward_lanes(
-        x.tokens, x.lengths, np.arange(len(x), dtype=np.int64), inverse.reshape(-1).astype(np.int64),
-        sub._token_table(), predictive=True, method="auto",
+        x.tokens,
+        x.lengths,
+        np.arange(len(x), dtype=np.int64),
+        inverse.reshape(-1).astype(np.int64),
+        sub._token_table(),
+        predictive=True,
+        method="auto",
     )
     assert res.predictive is not None
     return np.where(res.loglik > -np.inf, argmax_ties_low(res.predictive), -1)
@@ -301,7 +308,9 @@ def _exact_point(mixture: HMMMixture, template: PromptTemplate, limit: int) -> I
     count = len(ex) ** shots * len(xs)
     if count > limit or count * len(cs) > 20 * limit:
         return None
-    idx = np.array(list(itertools.product(range(len(ex)), repeat=shots)), dtype=np.int64).reshape(len(ex) ** shots, shots)
+    idx = np.array(list(itertools.product(range(len(ex)), repeat=shots)), dtype=np.int64).reshape(
+        len(ex) ** shots, shots
+    )
     idx = np.repeat(idx, len(xs), axis=0)
     xi = np.tile(np.arange(len(xs)), len(ex) ** shots)
     width = shots * (k + 1)
@@ -321,12 +330,26 @@ def _exact_point(mixture: HMMMixture, template: PromptTemplate, limit: int) -> I
     undefined = float(np.sum(prob[pred < 0]))
     true_post = float(np.sum(prob * post[:, cs[:, 0]]))
     return IclPoint(
-        shots, "exact", accuracy, accuracy, accuracy, undefined, true_post, 0.0, int(count),
-        prompt_set_log_prob(mixture, template), float(np.sum(prob)), accuracy_q, accuracy_q, accuracy_q,
+        shots,
+        "exact",
+        accuracy,
+        accuracy,
+        accuracy,
+        undefined,
+        true_post,
+        0.0,
+        int(count),
+        prompt_set_log_prob(mixture, template),
+        float(np.sum(prob)),
+        accuracy_q,
+        accuracy_q,
+        accuracy_q,
     )
 
 
-def _estimate_point(mixture: HMMMixture, template: PromptTemplate, n_prompts: int, rng: np.random.Generator) -> IclPoint:
+def _estimate_point(
+    mixture: HMMMixture, template: PromptTemplate, n_prompts: int, rng: np.random.Generator
+) -> IclPoint:
     sample = sample_prompts(mixture, template, n_prompts, rng)
     pred, pred_q, post = _bayes_predictions(mixture, sample.tokens)
     correct = int(np.sum((pred == sample.labels) & (pred >= 0)))
@@ -335,9 +358,19 @@ def _estimate_point(mixture: HMMMixture, template: PromptTemplate, n_prompts: in
     tp = post[np.arange(n_prompts), sample.concepts]
     half = _Z95 * float(np.std(tp, ddof=1)) / math.sqrt(n_prompts) if n_prompts > 1 else math.inf
     return IclPoint(
-        template.n_shots, "estimate", correct / n_prompts, low, high, float(np.mean(pred < 0)),
-        float(np.mean(tp)), half, n_prompts, prompt_set_log_prob(mixture, template), 1.0,
-        correct_q / n_prompts, *_wilson(correct_q, n_prompts),
+        template.n_shots,
+        "estimate",
+        correct / n_prompts,
+        low,
+        high,
+        float(np.mean(pred < 0)),
+        float(np.mean(tp)),
+        half,
+        n_prompts,
+        prompt_set_log_prob(mixture, template),
+        1.0,
+        correct_q / n_prompts,
+        *_wilson(correct_q, n_prompts),
     )
 
 

@@ -26,7 +26,9 @@ from numba import njit, prange
 from exact.core.logspace import lse2 as _lse2
 
 #: Layout of one row of statistics returned per subtree.
-STAT_LOG_KL, STAT_LOG_MASS, STAT_LEAVES, STAT_FLIPS, STAT_TIES, STAT_ZERO_RUNNER_UP, STAT_C_MIN, STAT_MAX_COST = range(8)
+STAT_LOG_KL, STAT_LOG_MASS, STAT_LEAVES, STAT_FLIPS, STAT_TIES, STAT_ZERO_RUNNER_UP, STAT_C_MIN, STAT_MAX_COST = range(
+    8
+)
 N_STATS = 8
 
 
@@ -149,7 +151,18 @@ def _leaf(alpha, logprior, t, b, tie_rtol, stats, pred, post, u):  # pragma: no 
 
 @njit(cache=True, parallel=True)
 def swap_identity(
-    length, is_delim, delimiter, split, logprior, logstart, logt, logb, t, b, tie_rtol, stats,
+    length,
+    is_delim,
+    delimiter,
+    split,
+    logprior,
+    logstart,
+    logt,
+    logb,
+    t,
+    b,
+    tie_rtol,
+    stats,
 ):  # pragma: no cover - jitted
     """Depth-first sum of the swap identity over all template strings.
 

@@ -113,6 +113,7 @@ class ArbParams:
     @classmethod
     def from_mixture(cls, mix: HMMMixture) -> ArbParams:
         with ctx.workprec(PRECISION):
+
             def rows(a: np.ndarray) -> list[list[arb]]:
                 out = []
                 for r in np.atleast_2d(a):
@@ -214,7 +215,12 @@ def certified_kl_upper(mass: arb, beta: arb) -> arb:
 
 
 def certified_identity(
-    mix: HMMMixture, k: int, n_shots: int, *, delimiter: int = 0, max_strings: int = 20_000,
+    mix: HMMMixture,
+    k: int,
+    n_shots: int,
+    *,
+    delimiter: int = 0,
+    max_strings: int = 20_000,
     params: ArbParams | None = None,
 ) -> arb:
     """A ball containing ``Σ_{s ∈ S_n} p(s)(p1 − p2) ln(p1/p2)`` for the (exactly renormalised) model.
@@ -260,4 +266,3 @@ def certified_identity(
                 raise InputError(f"the runner-up of p(·|s) for s = {s} is not certainly positive")
             total = total + ps * (p1 - p2) * (p1 / p2).log()
     return total
-

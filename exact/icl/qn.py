@@ -57,12 +57,16 @@ class SwapModel:
     ``p`` is undefined (zero-probability prefixes) stay undefined.
     """
 
-    def __init__(self, mixture: HMMMixture | GincMixture, template: PromptTemplate, *, tie_policy: str = "raise") -> None:
+    def __init__(
+        self, mixture: HMMMixture | GincMixture, template: PromptTemplate, *, tie_policy: str = "raise"
+    ) -> None:
         self.mixture = as_mixture(mixture)
         if not isinstance(template, PromptTemplate):
             raise InputError(f"template must be a PromptTemplate, got {type(template).__name__}")
         if template.delimiter >= self.mixture.vocab_size:
-            raise InputError(f"template.delimiter={template.delimiter} is not a token id (vocab {self.mixture.vocab_size})")
+            raise InputError(
+                f"template.delimiter={template.delimiter} is not a token id (vocab {self.mixture.vocab_size})"
+            )
         if tie_policy not in TIE_POLICIES:
             raise InputError(f"tie_policy must be one of {TIE_POLICIES}, got {tie_policy!r}")
         self.template = template

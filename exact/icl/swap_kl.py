@@ -96,7 +96,10 @@ def _dense_logs(mix: HMMMixture) -> tuple[NDArray[np.float64], ...]:
 
 
 def swap_identity(
-    mixture: HMMMixture | GincMixture, template: PromptTemplate, *, tie_policy: str = "raise",
+    mixture: HMMMixture | GincMixture,
+    template: PromptTemplate,
+    *,
+    tie_policy: str = "raise",
     max_strings: int = MAX_STRINGS,
 ) -> SwapIdentity:
     """``KL(p‖q_n)`` by the swap identity over every string of ``S_n`` (numba, log space).
@@ -110,8 +113,12 @@ def swap_identity(
 
 
 def swap_identity_masked(
-    mixture: HMMMixture | GincMixture, template: PromptTemplate, *, delimiters: bool = True,
-    tie_policy: str = "raise", max_strings: int = MAX_STRINGS,
+    mixture: HMMMixture | GincMixture,
+    template: PromptTemplate,
+    *,
+    delimiters: bool = True,
+    tie_policy: str = "raise",
+    max_strings: int = MAX_STRINGS,
 ) -> SwapIdentity:
     """:func:`swap_identity`; with ``delimiters=False`` the swap acts on *every* string of
     length ``L_n`` (a negative control: that set has probability one)."""
@@ -136,7 +143,9 @@ def swap_identity_masked(
     split = min(2, free, template.k)
     stats = np.empty((m**split, kern.N_STATS))
     logprior, logstart, logt, logb, t, b = _dense_logs(mix)
-    kern.swap_identity(length, is_delim, template.delimiter, split, logprior, logstart, logt, logb, t, b, TIE_RTOL, stats)
+    kern.swap_identity(
+        length, is_delim, template.delimiter, split, logprior, logstart, logt, logb, t, b, TIE_RTOL, stats
+    )
     log_kl = float(log_sum_exp(stats[:, kern.STAT_LOG_KL], axis=0))
     log_mass = float(log_sum_exp(stats[:, kern.STAT_LOG_MASS], axis=0))
     count = lambda j: int(stats[:, j].sum())  # noqa: E731
@@ -153,9 +162,17 @@ def swap_identity_masked(
         )
     with np.errstate(under="ignore"):
         return SwapIdentity(
-            template.n_shots, math.exp(log_kl), log_kl, math.exp(log_mass), log_mass, m**free,
-            count(kern.STAT_LEAVES), count(kern.STAT_FLIPS), count(kern.STAT_TIES),
-            float(stats[:, kern.STAT_C_MIN].min()), float(stats[:, kern.STAT_MAX_COST].max()),
+            template.n_shots,
+            math.exp(log_kl),
+            log_kl,
+            math.exp(log_mass),
+            log_mass,
+            m**free,
+            count(kern.STAT_LEAVES),
+            count(kern.STAT_FLIPS),
+            count(kern.STAT_TIES),
+            float(stats[:, kern.STAT_C_MIN].min()),
+            float(stats[:, kern.STAT_MAX_COST].max()),
         )
 
 
@@ -219,7 +236,11 @@ def _key(e: float | str) -> str:
 def _epsilon_ball(e: object) -> arb:
     """``ε`` as an exact ball: a positive float, or a decimal string (for ε below the float range)."""
     try:
-        ball = arb(e) if isinstance(e, str) else (arb(float(e)) if isinstance(e, (int, float)) and not isinstance(e, bool) else None)  # type: ignore[arg-type]
+        ball = (
+            arb(e)
+            if isinstance(e, str)
+            else (arb(float(e)) if isinstance(e, (int, float)) and not isinstance(e, bool) else None)
+        )  # type: ignore[arg-type]
     except (ValueError, TypeError):
         ball = None
     if ball is None or not ball > 0 or not ball.is_finite():
@@ -291,7 +312,9 @@ def icl_table(
             break
     acc = {}
     if accuracy_prompts:
-        for pt in icl_accuracy(mix, k, list(range(max_shots + 1)), delimiter=delimiter, n_prompts=accuracy_prompts, seed=seed):
+        for pt in icl_accuracy(
+            mix, k, list(range(max_shots + 1)), delimiter=delimiter, n_prompts=accuracy_prompts, seed=seed
+        ):
             acc[pt.n_shots] = pt
     rows = []
     rho_f = arb_float_bounds(rho)[1]
@@ -307,13 +330,23 @@ def icl_table(
             mass_f = math.exp(log_mass)
         log10_mass = log_mass / math.log(10)
         point = acc.get(n)
-        rows.append(IclRow(
-            n, mass_f, log10_mass, exact, mass_f * c_min_log, rho_f**n * c_min_log,
-            log10_mass + math.log10(c_min_log), n * math.log10(rho_f) + math.log10(c_min_log),
-            "exact min over S_n" if exact and exact.flips else "certified β",
-            arb_float_bounds(uppers[n])[1], _log10_arb(uppers[n]),
-            point.accuracy if point else None, point.runner_up_accuracy if point else None,
-            point.method if point else None,
-        ))
+        rows.append(
+            IclRow(
+                n,
+                mass_f,
+                log10_mass,
+                exact,
+                mass_f * c_min_log,
+                rho_f**n * c_min_log,
+                log10_mass + math.log10(c_min_log),
+                n * math.log10(rho_f) + math.log10(c_min_log),
+                "exact min over S_n" if exact and exact.flips else "certified β",
+                arb_float_bounds(uppers[n])[1],
+                _log10_arb(uppers[n]),
+                point.accuracy if point else None,
+                point.runner_up_accuracy if point else None,
+                point.method if point else None,
+            )
+        )
     n_eps_upper = {e: (None if n is None else _log10_arb(uppers[n])) for e, n in n_eps.items()}
     return IclTable(rows, n_eps, n_eps_upper, arb_float_bounds(beta)[0], rho_f, search_shots, row_sum_deviation(mix))

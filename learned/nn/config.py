@@ -68,8 +68,12 @@ class ModelConfig:
         need(self.d_model % self.n_heads == 0, "model.d_model", self.d_model, f"divisible by n_heads={self.n_heads}")
         need(self.d_model % 2 == 0, "model.d_model", self.d_model, "even (sinusoidal positions)")
         need(is_num(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
-        need(is_num(self.ln_eps) and math.isfinite(self.ln_eps) and self.ln_eps >= 0, "model.ln_eps", self.ln_eps,
-              "finite and ≥ 0")
+        need(
+            is_num(self.ln_eps) and math.isfinite(self.ln_eps) and self.ln_eps >= 0,
+            "model.ln_eps",
+            self.ln_eps,
+            "finite and ≥ 0",
+        )
         need(self.positions in POSITIONS, "model.positions", self.positions, f"one of {POSITIONS}")
         need(self.vocab_size == 5, "model.vocab_size", self.vocab_size, "5 (a, b, SOS, EOS, PAD)")
 

@@ -90,8 +90,9 @@ class HookedModule(nn.Module):
             for hp, fn in touched:  # only ours: hooks of an enclosing block stay attached
                 hp.remove(fn)
 
-    def run_with_cache(self, *args: object, names: Callable[[str], bool] = lambda n: True,
-                       **kwargs: object) -> tuple[Tensor, dict[str, Tensor]]:
+    def run_with_cache(
+        self, *args: object, names: Callable[[str], bool] = lambda n: True, **kwargs: object
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """Forward pass plus a detached copy of every activation whose name passes ``names``."""
         cache: dict[str, Tensor] = {}
 
@@ -101,4 +102,3 @@ class HookedModule(nn.Module):
         with self.hooks([(names, keep)]):
             out = self(*args, **kwargs)
         return out, cache
-

@@ -127,8 +127,9 @@ class Attention(nn.Module):
             self.b_qkv.zero_()
             self.b_out.zero_()
 
-    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None, layer: int,
-                gens: Sequence[torch.Generator] | None) -> Tensor:
+    def forward(
+        self, x: Tensor, mask: Tensor, cache: KVCache | None, layer: int, gens: Sequence[torch.Generator] | None
+    ) -> Tensor:
         S, B, T, d = x.shape
         H = self.n_heads
         qkv = _linear(x, self.w_qkv, self.b_qkv).reshape(S, B, T, 3, H, d // H)
@@ -147,8 +148,11 @@ class Attention(nn.Module):
         if gens is None or self.p == 0.0:
             # Fused kernel (about 3× faster on CPU); same function up to float rounding.
             z = F.scaled_dot_product_attention(
-                q.reshape(S * B, H, T, -1), k.reshape(S * B, H, Tk, -1), v.reshape(S * B, H, Tk, -1),
-                attn_mask=~mask.reshape(S * B, 1, T, Tk)).reshape(S, B, H, T, -1)
+                q.reshape(S * B, H, T, -1),
+                k.reshape(S * B, H, Tk, -1),
+                v.reshape(S * B, H, Tk, -1),
+                attn_mask=~mask.reshape(S * B, 1, T, Tk),
+            ).reshape(S, B, H, T, -1)
         if z is None or self.hook_pattern.active:
             scores = q @ k.transpose(-1, -2) / math.sqrt(d // H)  # (S, B, H, Tq, Tk)
             scores = scores.masked_fill(mask[:, :, None], float("-inf"))
@@ -199,8 +203,9 @@ class Block(nn.Module):
         self.hook_mlp_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
-    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None, layer: int,
-                gens: Sequence[torch.Generator] | None) -> Tensor:
+    def forward(
+        self, x: Tensor, mask: Tensor, cache: KVCache | None, layer: int, gens: Sequence[torch.Generator] | None
+    ) -> Tensor:
         eps, p = self.cfg.ln_eps, self.cfg.dropout
         x = self.hook_resid_pre(x)
         if self.cfg.norm_first:
@@ -281,8 +286,9 @@ class Transformer(HookedModule):
                 self.w_head[i] = _uniform((V, d), 1 / math.sqrt(d), g).T
                 self.b_head[i] = _uniform((V,), 1 / math.sqrt(d), g)
 
-    def forward(self, tokens: Tensor, *, cache: KVCache | None = None,
-                dropout: Sequence[torch.Generator] | None = None) -> Tensor:
+    def forward(
+        self, tokens: Tensor, *, cache: KVCache | None = None, dropout: Sequence[torch.Generator] | None = None
+    ) -> Tensor:
         """Logits for every position.
 
         Parameters
@@ -311,7 +317,9 @@ class Transformer(HookedModule):
         if self.cfg.positions == "batch-row" and B > self.cfg.max_len:
             raise InputError(f"batch-row positions need batch ≤ model.max_len={self.cfg.max_len}, got {B}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.cfg.vocab_size):
-            raise InputError(f"tokens must lie in [0, {self.cfg.vocab_size}), got {int(tokens.min())}..{int(tokens.max())}")
+            raise InputError(
+                f"tokens must lie in [0, {self.cfg.vocab_size}), got {int(tokens.min())}..{int(tokens.max())}"
+            )
         x = self.hook_embed(self.embed[torch.arange(S, device=tokens.device)[:, None, None], tokens] * math.sqrt(d))
         if self.cfg.positions == "sinusoidal":
             pos = self.pe_table[start : start + T]  # (T, d)

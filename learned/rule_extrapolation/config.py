@@ -40,6 +40,8 @@ __all__ = [
 
 #: Training variants (docs/paper.md §5.4). "oracle" is the official code's "extrapolation".
 VARIANTS = ("ml", "adversarial", "oracle")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Training data drawn from :mod:`exact`.
@@ -97,21 +99,37 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         need(self.variant in VARIANTS, "train.variant", self.variant, f"one of {VARIANTS}")
-        need(self.completion_loss in ("official", "corrected"), "train.completion_loss", self.completion_loss,
-              "'official' or 'corrected'")
+        need(
+            self.completion_loss in ("official", "corrected"),
+            "train.completion_loss",
+            self.completion_loss,
+            "'official' or 'corrected'",
+        )
         need(self.optimizer in ("adamw", "sgd"), "train.optimizer", self.optimizer, "'adamw' or 'sgd'")
         need(is_num(self.lr) and math.isfinite(self.lr) and self.lr > 0, "train.lr", self.lr, "finite and > 0")
         wd = self.weight_decay
-        need(wd is None or (is_num(wd) and math.isfinite(wd) and wd >= 0), "train.weight_decay", wd,
-              "finite and ≥ 0 (or unset for the optimizer's default)")
+        need(
+            wd is None or (is_num(wd) and math.isfinite(wd) and wd >= 0),
+            "train.weight_decay",
+            wd,
+            "finite and ≥ 0 (or unset for the optimizer's default)",
+        )
         for name in ("warmup", "steps", "eval_every", "checkpoint_every", "prompt_length", "max_pred_length"):
             v = getattr(self, name)
-            need(is_int(v) and v >= (0 if name == "warmup" else 1), f"train.{name}", v,
-                  "a non-negative integer" if name == "warmup" else "a positive integer")
+            need(
+                is_int(v) and v >= (0 if name == "warmup" else 1),
+                f"train.{name}",
+                v,
+                "a non-negative integer" if name == "warmup" else "a positive integer",
+            )
         need(isinstance(self.seeds, (tuple, list)), "train.seeds", self.seeds, "a sequence of integers")
         seeds = tuple(self.seeds)
-        need(len(seeds) >= 1 and all(is_int(s) and 0 <= s < 2**63 for s in seeds), "train.seeds", self.seeds,
-              "a non-empty list of integers in [0, 2^63)")
+        need(
+            len(seeds) >= 1 and all(is_int(s) and 0 <= s < 2**63 for s in seeds),
+            "train.seeds",
+            self.seeds,
+            "a non-empty list of integers in [0, 2^63)",
+        )
         need(len(set(seeds)) == len(seeds), "train.seeds", self.seeds, "free of repeats")
         object.__setattr__(self, "seeds", seeds)
 
@@ -146,13 +164,20 @@ class RunConfig:
     preset: str = "paper"
 
     def __post_init__(self) -> None:
-        need(self.train.prompt_length <= 2 * self.data.n_max, "train.prompt_length", self.train.prompt_length,
-              f"≤ 2·data.n_max = {2 * self.data.n_max}")
+        need(
+            self.train.prompt_length <= 2 * self.data.n_max,
+            "train.prompt_length",
+            self.train.prompt_length,
+            f"≤ 2·data.n_max = {2 * self.data.n_max}",
+        )
         reach = self.train.prompt_length + 1 + self.train.max_pred_length
-        need(reach <= self.model.max_len, "model.max_len", self.model.max_len,
-              f"≥ prompt + generated tokens = {reach}")
-        need(self.data.width <= self.model.max_len, "model.max_len", self.model.max_len,
-              f"≥ the padded width {self.data.width}")
+        need(reach <= self.model.max_len, "model.max_len", self.model.max_len, f"≥ prompt + generated tokens = {reach}")
+        need(
+            self.data.width <= self.model.max_len,
+            "model.max_len",
+            self.model.max_len,
+            f"≥ the padded width {self.data.width}",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,14 +204,27 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "model": {"d_model": 16, "n_heads": 2, "d_ff": 64, "n_layers": 2, "dropout": 0.0, "max_len": 512},
         "data": {"n_max": 16},
-        "train": {"lr": 1e-2, "warmup": 100, "steps": 2000, "eval_every": 100, "checkpoint_every": 500,
-                  "seeds": (0, 1, 2)},
+        "train": {
+            "lr": 1e-2,
+            "warmup": 100,
+            "steps": 2000,
+            "eval_every": 100,
+            "checkpoint_every": 500,
+            "seeds": (0, 1, 2),
+        },
     },
     "tiny": {
         "model": {"d_model": 16, "n_heads": 2, "d_ff": 64, "n_layers": 2, "dropout": 0.0, "max_len": 512},
         "data": {"n_max": 8},
-        "train": {"lr": 1e-2, "warmup": 20, "steps": 300, "eval_every": 50, "checkpoint_every": 100,
-                  "max_pred_length": 40, "seeds": (0,)},
+        "train": {
+            "lr": 1e-2,
+            "warmup": 20,
+            "steps": 300,
+            "eval_every": 50,
+            "checkpoint_every": 100,
+            "max_pred_length": 40,
+            "seeds": (0,),
+        },
     },
 }
 

@@ -41,7 +41,9 @@ def law_of(cfg: DataConfig) -> LengthLaw:
 def _padded(ns: NDArray[np.int64], width: int) -> NDArray[np.int64]:
     pos = np.arange(width)[None, :]
     n = ns[:, None]
-    out = np.where(pos == 0, SOS, np.where(pos <= n, A, np.where(pos <= 2 * n, B, np.where(pos == 2 * n + 1, EOS, PAD))))
+    out = np.where(
+        pos == 0, SOS, np.where(pos <= n, A, np.where(pos <= 2 * n, B, np.where(pos == 2 * n + 1, EOS, PAD)))
+    )
     return out.astype(np.int64)
 
 
@@ -70,8 +72,13 @@ def sentence_set(cfg: DataConfig) -> SentenceSet:
     facts = dist.facts()
     if facts.padded_loss_floor is None:  # pragma: no cover - finite laws always have a floor
         raise InputError("the law has no padded floor")
-    return SentenceSet(_padded(ns, cfg.width), law.log_pmf(ns), 2 * ns + 1, float(facts.entropy_per_sequence),
-                   float(facts.padded_loss_floor))
+    return SentenceSet(
+        _padded(ns, cfg.width),
+        law.log_pmf(ns),
+        2 * ns + 1,
+        float(facts.entropy_per_sequence),
+        float(facts.padded_loss_floor),
+    )
 
 
 class PcfgSampler:
@@ -87,7 +94,9 @@ class PcfgSampler:
     def draw(self) -> NDArray[np.int64]:
         """Token batch ``(n_seeds, batch_size, 2N + 2)``."""
         ns = np.arange(1, self.cfg.n_max + 1)
-        return np.stack([_padded(rng.choice(ns, size=self.cfg.batch_size, p=self._p), self.cfg.width) for rng in self.rngs])
+        return np.stack(
+            [_padded(rng.choice(ns, size=self.cfg.batch_size, p=self._p), self.cfg.width) for rng in self.rngs]
+        )
 
     def state(self) -> list[Any]:
         return [rng.bit_generator.state for rng in self.rngs]

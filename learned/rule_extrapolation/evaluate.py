@@ -66,8 +66,13 @@ def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: _mean_std([f(r) for r in per_seed]) for k, f in pick.items()}
 
 
-def evaluate_model(cfg: RunConfig, model: Transformer, *, device: torch.device | str = "cpu",
-                   extrapolation: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def evaluate_model(
+    cfg: RunConfig,
+    model: Transformer,
+    *,
+    device: torch.device | str = "cpu",
+    extrapolation: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Exact loss, official metrics and certified extrapolation of every stacked model, one dict per seed."""
     unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
     if unknown:
@@ -83,35 +88,54 @@ def evaluate_model(cfg: RunConfig, model: Transformer, *, device: torch.device |
     per_seed = []
     for i, seed in enumerate(cfg.train.seeds):
         ext = rule_extrapolation_probability(
-            TransformerPredictor(model, i), TokenBatch(ood, np.full(len(ood), ood.shape[1])), **settings)
-        per_seed.append({
-            "seed": seed,
-            "exact": {
-                "test_loss": float(loss.test_loss[i]), "floor": loss.floor,
-                "kl_per_token": float(loss.kl_per_token[i]), "kl_sequence": float(loss.kl_sequence[i]),
-                "targets_per_sequence": loss.targets_per_sequence,
-            },
-            "ood": grammar_metrics(ood, ood_comps[i]),
-            "id": grammar_metrics(idp, id_comps[i]),
-            "extrapolation": ext.summary() | {
-                "ended_mean": float(ext.ended.mean()), "malformed_mean": float(ext.malformed.mean()),
-                "settings": settings,
-            },
-        })
+            TransformerPredictor(model, i), TokenBatch(ood, np.full(len(ood), ood.shape[1])), **settings
+        )
+        per_seed.append(
+            {
+                "seed": seed,
+                "exact": {
+                    "test_loss": float(loss.test_loss[i]),
+                    "floor": loss.floor,
+                    "kl_per_token": float(loss.kl_per_token[i]),
+                    "kl_sequence": float(loss.kl_sequence[i]),
+                    "targets_per_sequence": loss.targets_per_sequence,
+                },
+                "ood": grammar_metrics(ood, ood_comps[i]),
+                "id": grammar_metrics(idp, id_comps[i]),
+                "extrapolation": ext.summary()
+                | {
+                    "ended_mean": float(ext.ended.mean()),
+                    "malformed_mean": float(ext.malformed.mean()),
+                    "settings": settings,
+                },
+            }
+        )
     return per_seed
 
 
-def evaluate_run(run_dir: str | Path, *, which: str = "best", device: str = "cpu", write: bool = True,
-                 extrapolation: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    which: str = "best",
+    device: str = "cpu",
+    write: bool = True,
+    extrapolation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Evaluate every seed of the run in ``run_dir``; see the module docstring."""
     dev = resolve_device(device)
     cfg, model, ck = load_model(run_dir, which=which, device=str(dev))
-    per_seed = [{"seed": r["seed"], "selected_step": int(ck["best_step"][i]) if which == "best" else cfg.train.steps}
-                | r for i, r in enumerate(evaluate_model(cfg, model, device=dev, extrapolation=extrapolation))]
+    per_seed = [
+        {"seed": r["seed"], "selected_step": int(ck["best_step"][i]) if which == "best" else cfg.train.steps} | r
+        for i, r in enumerate(evaluate_model(cfg, model, device=dev, extrapolation=extrapolation))
+    ]
     doc = {
-        "run_dir": str(run_dir), "variant": cfg.train.variant, "which": which,
-        "n_ood": per_seed[0]["ood"]["all"]["n"], "n_id": per_seed[0]["id"]["all"]["n"],
-        "per_seed": per_seed, "summary": summarise(per_seed),
+        "run_dir": str(run_dir),
+        "variant": cfg.train.variant,
+        "which": which,
+        "n_ood": per_seed[0]["ood"]["all"]["n"],
+        "n_id": per_seed[0]["id"]["all"]["n"],
+        "per_seed": per_seed,
+        "summary": summarise(per_seed),
         "provenance": provenance(cfg.to_dict()) | {"device": str(dev)},
     }
     if write:

@@ -51,8 +51,9 @@ def lm_loss(logits: Tensor, tokens: Tensor, *, ignore_pad: bool) -> Tensor:
     return _mean(_token_ce(logits, targets), targets, ignore_pad)
 
 
-def completion_loss(logits: Tensor, extended: Tensor, *, prompt_length: int, official: bool,
-                    ignore_pad: bool) -> Tensor:
+def completion_loss(
+    logits: Tensor, extended: Tensor, *, prompt_length: int, official: bool, ignore_pad: bool
+) -> Tensor:
     """Loss on the completions of extended OOD prompts (adversarial / oracle training).
 
     ``official=True`` scores predictions from position ``prompt_length + 1`` on

@@ -33,8 +33,14 @@ METRICS = ("r1", "r2", "r2_completion", "grammatical", "finished")
 
 
 @torch.no_grad()
-def greedy_complete(model: Transformer, prompts: NDArray[np.int64], max_new: int, *,
-                    device: torch.device | str = "cpu", chunk: int = 1024) -> NDArray[np.int64]:
+def greedy_complete(
+    model: Transformer,
+    prompts: NDArray[np.int64],
+    max_new: int,
+    *,
+    device: torch.device | str = "cpu",
+    chunk: int = 1024,
+) -> NDArray[np.int64]:
     """Greedy continuations with a KV cache: int64 array ``(n_models, n_prompts, max_new)``."""
     if max_new < 1:
         raise InputError(f"max_new must be ≥ 1, got {max_new}")

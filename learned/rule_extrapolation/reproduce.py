@@ -35,17 +35,34 @@ __all__ = ["ARMS", "OFFICIAL_R1", "REPORT_STEM", "render_markdown", "reproduce_r
 
 REPORT_STEM = "rule-extrapolation"
 #: Official OOD R1 accuracy over finished completions, mean ± std over seeds (docs/paper.md §6.1).
-OFFICIAL_R1 = {"ml": (43.70, 4.47, "ndbfr3qd, 46 runs; 46.18 ± 7.55 for ctcgta0r"),
-               "adversarial": (0.0, 0.0, "nohk20ol, 50 runs"),
-               "oracle": (82.95, 10.52, "gnagvai4, 44 runs")}
+OFFICIAL_R1 = {
+    "ml": (43.70, 4.47, "ndbfr3qd, 46 runs; 46.18 ± 7.55 for ctcgta0r"),
+    "adversarial": (0.0, 0.0, "nohk20ol, 50 runs"),
+    "oracle": (82.95, 10.52, "gnagvai4, 44 runs"),
+}
 #: The runs of the experiment: arm → (variant, completion loss). The official completion loss
 #: skips the first completion token; the corrected arms supervise it (docs/paper.md §5.4).
-ARMS = {"ml": ("ml", "official"), "adversarial": ("adversarial", "official"), "oracle": ("oracle", "official"),
-        "adversarial-corrected": ("adversarial", "corrected"), "oracle-corrected": ("oracle", "corrected")}
-LABELS = {"ml": "max likelihood", "adversarial": "adversarial", "oracle": "oracle",
-          "adversarial-corrected": "adversarial, corrected loss", "oracle-corrected": "oracle, corrected loss"}
-COLOURS = {"ml": "#1A85FF", "adversarial": "#D0021B", "oracle": "#2CA02C", "adversarial-corrected": "#D0021B",
-           "oracle-corrected": "#2CA02C"}
+ARMS = {
+    "ml": ("ml", "official"),
+    "adversarial": ("adversarial", "official"),
+    "oracle": ("oracle", "official"),
+    "adversarial-corrected": ("adversarial", "corrected"),
+    "oracle-corrected": ("oracle", "corrected"),
+}
+LABELS = {
+    "ml": "max likelihood",
+    "adversarial": "adversarial",
+    "oracle": "oracle",
+    "adversarial-corrected": "adversarial, corrected loss",
+    "oracle-corrected": "oracle, corrected loss",
+}
+COLOURS = {
+    "ml": "#1A85FF",
+    "adversarial": "#D0021B",
+    "oracle": "#2CA02C",
+    "adversarial-corrected": "#D0021B",
+    "oracle-corrected": "#2CA02C",
+}
 
 
 def _pm(s: dict[str, Any], scale: float = 100.0, digits: int = 1) -> str:
@@ -84,7 +101,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
             f"| {LABELS[v]} | {s['kl_per_token']['mean']:.2e} ± {s['kl_per_token']['std']:.1e} "
             f"| {s['test_loss']['mean']:.5f} | {_pm(s['ood_r1_finished'])} | {_pm(s['ood_r1_finished_over_all'])} "
             f"| {_pm(s['ood_finished'])} | [{s['ood_r1_probability_lower']['mean'] * 100:.1f}, "
-            f"{s['ood_r1_probability_upper']['mean'] * 100:.1f}] | {official} |")
+            f"{s['ood_r1_probability_upper']['mean'] * 100:.1f}] | {official} |"
+        )
     floor = doc["variants"]["ml"]["per_seed"][0]["exact"]["floor"]
     lines += ["", *_findings(doc)]
     lines += [
@@ -94,8 +112,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "test loss − floor, computed as Σ p(x)(log p(x) − log q(x)) over every sentence (not estimated). "
         f"OOD = the {doc['variants']['ml']['n_ood']} length-{t['prompt_length']} prompts with p = 0; greedy decoding, "
         f"{t['max_pred_length']} new tokens, ties to the lowest token id (official protocol). "
-        "\"finished only\" divides by the finished completions (the official headline metric), "
-        "\"all prompts\" counts unfinished ones as failures. The certified column is the mean over OOD prompts of "
+        '"finished only" divides by the finished completions (the official headline metric), '
+        '"all prompts" counts unfinished ones as failures. The certified column is the mean over OOD prompts of '
         "the interval containing the model's exact probability of completing with #a = #b and EOS "
         "(`exact.rule_extrapolation_probability`). Mean ± sample std over seeds.",
         "",
@@ -116,7 +134,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
             lines.append(
                 f"| {LABELS[v]} | {r['seed']} | {r['selected_step']} | {r['exact']['kl_per_token']:.2e} "
                 f"| {100 * r['ood']['finished']['r1']:.1f} | {100 * r['ood']['finished_over_all']['r1']:.1f} "
-                f"| {100 * r['id']['finished']['r1']:.0f} | [{100 * e['r1_lower']:.2f}, {100 * e['r1_upper']:.2f}] |")
+                f"| {100 * r['id']['finished']['r1']:.0f} | [{100 * e['r1_lower']:.2f}, {100 * e['r1_upper']:.2f}] |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -162,11 +181,27 @@ def _figure(doc: dict[str, Any]) -> bytes:
     arms = list(ARMS)
     pos = np.arange(len(arms))
     ours = [doc["variants"][v]["summary"]["ood_r1_finished"] for v in arms]
-    bx.bar(pos - 0.2, [100 * s["mean"] for s in ours], 0.4, yerr=[100 * s["std"] for s in ours],
-           color=[COLOURS[v] for v in arms], label="nonident", capsize=3)
+    bx.bar(
+        pos - 0.2,
+        [100 * s["mean"] for s in ours],
+        0.4,
+        yerr=[100 * s["std"] for s in ours],
+        color=[COLOURS[v] for v in arms],
+        label="nonident",
+        capsize=3,
+    )
     refs = [v for v in arms if v in OFFICIAL_R1]
-    bx.bar(pos[: len(refs)] + 0.2, [OFFICIAL_R1[v][0] for v in refs], 0.4, yerr=[OFFICIAL_R1[v][1] for v in refs],
-           color="none", edgecolor=[COLOURS[v] for v in refs], hatch="//", label="official", capsize=3)
+    bx.bar(
+        pos[: len(refs)] + 0.2,
+        [OFFICIAL_R1[v][0] for v in refs],
+        0.4,
+        yerr=[OFFICIAL_R1[v][1] for v in refs],
+        color="none",
+        edgecolor=[COLOURS[v] for v in refs],
+        hatch="//",
+        label="official",
+        capsize=3,
+    )
     bx.set_xticks(pos, ["ML", "adv.", "oracle", "adv.\ncorr.", "oracle\ncorr."])
     bx.set_ylabel("#a=#b % (OOD, finished)")
     bx.set_ylim(0, 105)
@@ -178,9 +213,15 @@ def _figure(doc: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def reproduce_rule_extrapolation(preset_name: str = "cpu", *, runs: str | Path = "runs", reports: str | Path = "reports",
-                                 device: str = "cpu", progress: bool = True,
-                                 overrides: dict[str, object] | None = None) -> dict[str, Any]:
+def reproduce_rule_extrapolation(
+    preset_name: str = "cpu",
+    *,
+    runs: str | Path = "runs",
+    reports: str | Path = "reports",
+    device: str = "cpu",
+    progress: bool = True,
+    overrides: dict[str, object] | None = None,
+) -> dict[str, Any]:
     """Train, evaluate and report the three variants; returns the report document."""
     base = preset(preset_name, **(overrides or {}))
     run_root = Path(runs) / f"rule-extrapolation-{preset_name}"
@@ -194,10 +235,19 @@ def reproduce_rule_extrapolation(preset_name: str = "cpu", *, runs: str | Path =
         ev = evaluate_run(run_root / v, device=device)
         variants[v] = ev | {"history": json.loads((run_root / v / "history.json").read_text())}
         _, model, ck = load_model(run_root / v)
-        models[v] = {"config": cfg.to_dict(), "best_state": {k: t.cpu() for k, t in model.state_dict().items()},
-                     "best_step": ck["best_step"]}
-    doc = {"preset": preset_name, "config": base.to_dict(), "device": str(resolve_device(device)), "train_seconds": seconds,
-           "variants": variants, "provenance": provenance(base.to_dict())}
+        models[v] = {
+            "config": cfg.to_dict(),
+            "best_state": {k: t.cpu() for k, t in model.state_dict().items()},
+            "best_step": ck["best_step"],
+        }
+    doc = {
+        "preset": preset_name,
+        "config": base.to_dict(),
+        "device": str(resolve_device(device)),
+        "train_seconds": seconds,
+        "variants": variants,
+        "provenance": provenance(base.to_dict()),
+    }
     out = Path(reports)
     buf = io.BytesIO()
     torch.save(models, buf)

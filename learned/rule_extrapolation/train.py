@@ -87,8 +87,12 @@ class _Progress:
         eta = (self.total - step) / rate if rate > 0 else float("nan")
         frac = step / self.total
         bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
-        print(f"\r{self.label} [{bar}] {step}/{self.total} loss {loss:.5f} {rate:.1f} it/s eta {eta:.0f}s",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r{self.label} [{bar}] {step}/{self.total} loss {loss:.5f} {rate:.1f} it/s eta {eta:.0f}s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.enabled:
@@ -101,7 +105,9 @@ def _save(path: Path, obj: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _evaluate_point(model: Transformer, cfg: RunConfig, tests: Any, ood: np.ndarray, device: torch.device) -> dict[str, Any]:
+def _evaluate_point(
+    model: Transformer, cfg: RunConfig, tests: Any, ood: np.ndarray, device: torch.device
+) -> dict[str, Any]:
     loss = exact_test_loss(model, tests, device=device)
     comps = greedy_complete(model, ood, cfg.train.max_pred_length, device=device)
     metrics = [grammar_metrics(ood, comps[i]) for i in range(model.n_models)]
@@ -115,8 +121,15 @@ def _evaluate_point(model: Transformer, cfg: RunConfig, tests: Any, ood: np.ndar
     }
 
 
-def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool = True, progress: bool = True,
-          stop_after: int | None = None) -> TrainResult:
+def train(
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    device: str = "cpu",
+    resume: bool = True,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainResult:
     """Train ``len(cfg.train.seeds)`` models together and write the run directory ``out``.
 
     Parameters
@@ -144,15 +157,21 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
     sampler = PcfgSampler(cfg.data, seeds) if cfg.data.law == "pcfg" else None
     # With the official batch-row "positions" the row order carries information: shuffle the
     # training set every step (the official train DataLoader has shuffle=True), one generator per seed.
-    shufflers = ([generator(int(s), "shuffle") for s in seeds]
-                 if cfg.model.positions == "batch-row" and sampler is None else None)
+    shufflers = (
+        [generator(int(s), "shuffle") for s in seeds]
+        if cfg.model.positions == "batch-row" and sampler is None
+        else None
+    )
 
     tests = sentence_set(cfg.data)
     prompts = prompt_set(cfg.data.n_max, tc.prompt_length)
     ood = prompts.tokens[prompts.ood]
     uniform_batch = torch.as_tensor(tests.tokens, device=dev)
-    ext = None if tc.variant == "ml" else torch.as_tensor(
-        extended_prompts(tc.variant, cfg.data.n_max, tc.prompt_length), device=dev)
+    ext = (
+        None
+        if tc.variant == "ml"
+        else torch.as_tensor(extended_prompts(tc.variant, cfg.data.n_max, tc.prompt_length), device=dev)
+    )
     ignore_pad = cfg.data.pad_targets == "ignore"
 
     step, history, elapsed0 = 0, [], 0.0
@@ -162,11 +181,15 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
     if resume and ckpt_path.exists():
         ck = _read(ckpt_path, "checkpoint")
         if ck["config"] != cfg.to_dict():
-            raise InputError(f"{ckpt_path} was written by a different config: use another run directory "
-                             "(--out, or --runs for reproduce) or restart (--restart)")
+            raise InputError(
+                f"{ckpt_path} was written by a different config: use another run directory "
+                "(--out, or --runs for reproduce) or restart (--restart)"
+            )
         if ck.get("device_type", "cpu") != dev.type:
-            raise InputError(f"{ckpt_path} was written on device {ck.get('device_type')!r}; resume it with "
-                             f"--device {ck.get('device_type')} (got {dev.type!r})")
+            raise InputError(
+                f"{ckpt_path} was written on device {ck.get('device_type')!r}; resume it with "
+                f"--device {ck.get('device_type')} (got {dev.type!r})"
+            )
         try:
             model.load_state_dict(ck["model"])
         except (KeyError, RuntimeError) as exc:
@@ -188,15 +211,25 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
         atomic_write_text(run_dir / "config.json", json.dumps(prov, indent=2, default=str))
 
     def checkpoint() -> None:
-        _save(ckpt_path, {
-            "config": cfg.to_dict(), "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "dropout_rng": [g.get_state() for g in drop_gens],
-            "device_type": dev.type,
-            "shuffle_rng": [r.bit_generator.state for r in shufflers] if shufflers else None,
-            "data_rng": sampler.state() if sampler is not None else None, "history": history,
-            "best_loss": best_loss.tolist(), "best_step": best_step.tolist(), "best_state": best_state,
-            "seconds": elapsed0 + time.monotonic() - t0,
-        })
+        _save(
+            ckpt_path,
+            {
+                "config": cfg.to_dict(),
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "dropout_rng": [g.get_state() for g in drop_gens],
+                "device_type": dev.type,
+                "shuffle_rng": [r.bit_generator.state for r in shufflers] if shufflers else None,
+                "data_rng": sampler.state() if sampler is not None else None,
+                "history": history,
+                "best_loss": best_loss.tolist(),
+                "best_step": best_step.tolist(),
+                "best_state": best_state,
+                "seconds": elapsed0 + time.monotonic() - t0,
+            },
+        )
 
     def evaluate_now() -> None:
         model.eval()
@@ -233,8 +266,12 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
         per_model = lm_loss(model(batch[..., :-1], dropout=drop_gens), batch, ignore_pad=ignore_pad)
         if ext is not None:
             per_model = per_model + completion_loss(
-                model(ext[:, :-1], dropout=drop_gens), ext, prompt_length=tc.prompt_length,
-                official=tc.completion_loss == "official", ignore_pad=ignore_pad)
+                model(ext[:, :-1], dropout=drop_gens),
+                ext,
+                prompt_length=tc.prompt_length,
+                official=tc.completion_loss == "official",
+                ignore_pad=ignore_pad,
+            )
         opt.zero_grad(set_to_none=True)
         per_model.sum().backward()
         opt.step()
@@ -242,8 +279,9 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
         step += 1
         last_loss = per_model.detach().cpu()
         if not torch.all(torch.isfinite(last_loss)):
-            raise DivergedError(f"training loss became non-finite at step {step} (per seed {last_loss.tolist()}); "
-                                "lower train.lr")
+            raise DivergedError(
+                f"training loss became non-finite at step {step} (per seed {last_loss.tolist()}); lower train.lr"
+            )
         bar.update(step, float(last_loss.mean()))
         if step % tc.eval_every == 0 or step == tc.steps:
             evaluate_now()
@@ -254,15 +292,24 @@ def train(cfg: RunConfig, out: str | Path, *, device: str = "cpu", resume: bool 
     bar.update(step, float(last_loss.mean()), force=True)
     bar.close()
     if step == tc.steps:
-        _save(run_dir / "model.pt", {
-            "config": cfg.to_dict(), "seeds": list(seeds), "final_state": model.state_dict(),
-            "best_state": best_state, "best_step": best_step.tolist(), "best_loss": best_loss.tolist(),
-            "seconds": elapsed0 + time.monotonic() - t0,
-        })
+        _save(
+            run_dir / "model.pt",
+            {
+                "config": cfg.to_dict(),
+                "seeds": list(seeds),
+                "final_state": model.state_dict(),
+                "best_state": best_state,
+                "best_step": best_step.tolist(),
+                "best_loss": best_loss.tolist(),
+                "seconds": elapsed0 + time.monotonic() - t0,
+            },
+        )
     return TrainResult(run_dir, step, elapsed0 + time.monotonic() - t0, history)
 
 
-def load_model(run_dir: str | Path, *, which: str = "best", device: str = "cpu") -> tuple[RunConfig, Transformer, dict[str, Any]]:
+def load_model(
+    run_dir: str | Path, *, which: str = "best", device: str = "cpu"
+) -> tuple[RunConfig, Transformer, dict[str, Any]]:
     """The stacked model of a finished run (``which`` = "best" or "final"), its config and metadata."""
     path = Path(run_dir) / "model.pt"
     if which not in ("best", "final"):

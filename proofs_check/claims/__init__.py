@@ -6,7 +6,7 @@ closed forms and case study 1 (trained transformers last), the GINC ground truth
 in registration order.
 """
 
-from proofs_check.claims import (  # noqa: F401  (registers)
+from proofs_check.claims import (
     anbn,
     anbn_closed_forms,
     f0,
@@ -42,4 +42,14 @@ REPORT_ORDER = (
     "F3-layernorm",
 )
 
-__all__ = ["REPORT_ORDER", "anbn", "anbn_closed_forms", "f0", "f2_icl", "f3", "ginc", "kl_identities", "rule_extrapolation"]
+__all__ = [
+    "REPORT_ORDER",
+    "anbn",
+    "anbn_closed_forms",
+    "f0",
+    "f2_icl",
+    "f3",
+    "ginc",
+    "kl_identities",
+    "rule_extrapolation",
+]

@@ -225,7 +225,9 @@ def check_padding_floor() -> Outcome:
     check = _floor_check(facts.padded_loss_floor, facts.pad_ignored_loss_floor, n_max)
     # The repo logs loss − ln N/N as "KL"; at the optimum that is negative, impossible for a KL.
     official_kl = check.evidence["brute-force CE of p, padded (all targets)"] - official
-    check = Check.numeric(check.passed and official_kl < 0, {**check.evidence, "official logged 'KL' of the optimal model": official_kl})
+    check = Check.numeric(
+        check.passed and official_kl < 0, {**check.evidence, "official logged 'KL' of the optimal model": official_kl}
+    )
     return Outcome(
         check=check,
         controls=(
@@ -284,5 +286,9 @@ def check_prompt_counts() -> Outcome:
     wrong_rule = _brute_counts(lambda w, na, nb, r2: r2)  # forgets #a ≥ #b
     return Outcome(
         check=_counts_check(engine, official_rule),
-        controls=(Control("brute force with a wrong ID rule (R2 alone, forgetting #a ≥ #b)", _counts_check(engine, wrong_rule)),),
+        controls=(
+            Control(
+                "brute force with a wrong ID rule (R2 alone, forgetting #a ≥ #b)", _counts_check(engine, wrong_rule)
+            ),
+        ),
     )

@@ -67,7 +67,9 @@ def _pcfg(pmf: sp.Expr, entropy: sp.Expr) -> Check:
     ok = (
         pmf_dev < 1e-15
         and math.isclose(witness["ρ = 9/10: series Σ P(n) (exact/)"], 1.0, rel_tol=1e-13)
-        and math.isclose(witness["ρ = 9/10: series Σ n P(n) (exact/)"], witness["ρ = 9/10: closed-form E[n]"], rel_tol=1e-12)
+        and math.isclose(
+            witness["ρ = 9/10: series Σ n P(n) (exact/)"], witness["ρ = 9/10: closed-form E[n]"], rel_tol=1e-12
+        )
         and math.isclose(witness["ρ = 9/10: claimed H"], witness["ρ = 9/10: series −Σ P ln P (exact/)"], rel_tol=1e-12)
         and math.isclose(witness["ρ = 9/10: claimed H"], law.entropy(), rel_tol=1e-12)
     )

@@ -80,8 +80,11 @@ def check_f0() -> Outcome:
     return Outcome(
         check=Check(
             sufficiency.passed and necessary,
-            {**sufficiency.evidence, "all solutions of Q(x) = P(x) for (Q(X1=1), Q(X2=0|X1=1), t)": str(solutions),
-             "exactly Q(X1=1) = 1, Q(X2=0|X1=1) = r, t free": necessary},
+            {
+                **sufficiency.evidence,
+                "all solutions of Q(x) = P(x) for (Q(X1=1), Q(X2=0|X1=1), t)": str(solutions),
+                "exactly Q(X1=1) = 1, Q(X2=0|X1=1) = r, t free": necessary,
+            },
         ),
         controls=(
             Control("Q(X2=0|X1=1) changed from r to (1+r)/2 (an in-support conditional)", _check_f0((1 + r) / 2)),

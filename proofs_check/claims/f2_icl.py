@@ -77,8 +77,12 @@ def _table() -> IclTable:
 class _Modified:
     """``base`` with ``change(row)`` applied to the rows of the prefixes ``where`` selects."""
 
-    def __init__(self, base: Predictor, where: Callable[[TokenBatch], NDArray[np.bool_]],
-                 change: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> None:
+    def __init__(
+        self,
+        base: Predictor,
+        where: Callable[[TokenBatch], NDArray[np.bool_]],
+        change: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    ) -> None:
         self.base, self.where, self.change = base, where, change
         self.vocab_size = base.vocab_size
 
@@ -150,7 +154,12 @@ def check_f2_identity() -> Outcome:
 
     return Outcome(
         _identity_check(lambda mix, t: SwapModel(mix, t)),
-        (Control("a swap that also changes the unrelated prefix (1, 1) (half-way to uniform)", _identity_check(changed_elsewhere)),),
+        (
+            Control(
+                "a swap that also changes the unrelated prefix (1, 1) (half-way to uniform)",
+                _identity_check(changed_elsewhere),
+            ),
+        ),
     )
 
 
@@ -181,14 +190,21 @@ def check_f2_symmetry() -> Outcome:
 
     return Outcome(
         _symmetry_check(lambda mix, t: SwapModel(mix, t)),
-        (Control("q = p mixed half-way with the uniform distribution on S_n (not a swap)", _symmetry_check(half_uniform)),),
+        (
+            Control(
+                "q = p mixed half-way with the uniform distribution on S_n (not a swap)", _symmetry_check(half_uniform)
+            ),
+        ),
     )
 
 
 def _bounds_check(bound: Callable[[IclTable, int], float], label: str) -> Check:
     tab = _table()
     rows = tab.rows
-    evidence: dict[str, object] = {"β (certified c_min lower bound)": tab.beta, "ρ (certified delimiter ceiling)": tab.rho}
+    evidence: dict[str, object] = {
+        "β (certified c_min lower bound)": tab.beta,
+        "ρ (certified delimiter ceiling)": tab.rho,
+    }
     ok = True
     for r in rows:
         assert r.exact is not None
@@ -238,8 +254,10 @@ def check_f2_bounds() -> Outcome:
         _bounds_check(mass_bound, "P(S_n) ln(1/c_min)"),
         (
             Control("P(S_n)² ln(1/c_min) claimed as the bound", _bounds_check(squared, "P(S_n)² ln(1/c_min)")),
-            Control("the next shot count's mass P(S_{n+1}) ln(1/c_min) claimed as the bound",
-                    _bounds_check(next_mass, "P(S_{n+1}) ln(1/c_min)")),
+            Control(
+                "the next shot count's mass P(S_{n+1}) ln(1/c_min) claimed as the bound",
+                _bounds_check(next_mass, "P(S_{n+1}) ln(1/c_min)"),
+            ),
         ),
     )
 
@@ -250,7 +268,9 @@ def _flips_check(models: Callable[[HMMMixture, PromptTemplate], Predictor]) -> C
     ok = True
     for r in _table().rows:
         assert r.exact is not None
-        evidence[f"n = {r.n_shots}: strings of S_n whose argmax the swap flips (enumeration)"] = f"{r.exact.flips}/{r.exact.n_positive}"
+        evidence[f"n = {r.n_shots}: strings of S_n whose argmax the swap flips (enumeration)"] = (
+            f"{r.exact.flips}/{r.exact.n_positive}"
+        )
     for n in BRUTE_SHOTS:
         t = PromptTemplate(DEMO_K, n)
         strings = [list(s) for s in itertools.product(*t.token_sets(mix.vocab_size))]
@@ -259,7 +279,9 @@ def _flips_check(models: Callable[[HMMMixture, PromptTemplate], Predictor]) -> C
         q = models(mix, t).next_token_probs(batch).probs
         flipped = np.argmax(q, axis=1) != np.argmax(p, axis=1)
         ok &= bool(flipped.all())
-        evidence[f"n = {n}: argmax q ≠ argmax p through the predictor interface"] = f"{int(flipped.sum())}/{len(strings)}"
+        evidence[f"n = {n}: argmax q ≠ argmax p through the predictor interface"] = (
+            f"{int(flipped.sum())}/{len(strings)}"
+        )
     ok &= all(r.exact is not None and r.exact.flips == r.exact.n_positive and r.exact.ties == 0 for r in _table().rows)
     return Check.numeric(ok, evidence)
 
@@ -285,11 +307,14 @@ def _vanishing_check(exact_kl: list[float], uppers: list[float], label: str) -> 
     decays = all(b < a for a, b in zip(exact_kl[1:], exact_kl[2:], strict=False))
     n_eps = {e: next((n for n, u in enumerate(uppers) if u < e), None) for e in (1e-2, 1e-9, 1e-20, 1e-50)}
     ok = decays and all(v is not None for v in n_eps.values())
-    return Check.numeric(ok, {
-        f"exact KL, n = 0..{len(exact_kl) - 1} ({label})": exact_kl,
-        "strictly decreasing from n = 1": decays,
-        **{f"N_ε for ε = {e:g} (certified)": v for e, v in n_eps.items()},
-    })
+    return Check.numeric(
+        ok,
+        {
+            f"exact KL, n = 0..{len(exact_kl) - 1} ({label})": exact_kl,
+            "strictly decreasing from n = 1": decays,
+            **{f"N_ε for ε = {e:g} (certified)": v for e, v in n_eps.items()},
+        },
+    )
 
 
 def _figure(tab: IclTable, uppers: list[float]) -> Figure:
@@ -358,11 +383,15 @@ def check_f2_vanishing() -> Outcome:
     free = [swap_identity_masked(mix, PromptTemplate(DEMO_K, n), delimiters=False).kl for n in range(4)]
     return Outcome(
         _vanishing_check(exact, uppers, "swap on S_n"),
-        (Control(
-            "swapping on every string of length L_n (not only the n-shot prompts): the swapped set has probability 1",
-            _vanishing_check(free, [arb_float_bounds(certified_kl_upper(arb(1), beta))[1]] * len(uppers),
-                             "swap on all strings of length L_n"),
-        ),),
+        (
+            Control(
+                "swapping on every string of length L_n (not only the n-shot prompts): the swapped set has probability 1",
+                _vanishing_check(
+                    free,
+                    [arb_float_bounds(certified_kl_upper(arb(1), beta))[1]] * len(uppers),
+                    "swap on all strings of length L_n",
+                ),
+            ),
+        ),
         (_figure(tab, uppers[: PLOT_SHOTS + 1]),),
     )
-

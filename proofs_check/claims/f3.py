@@ -101,13 +101,21 @@ def _gradients(g1_factor: sp.Expr, g2_factor: sp.Expr, step1: sp.Expr, step2: sp
         refuted |= any(abs(x) > 1e-25 for x in values)
         ok &= case_ok
         out[f"pattern {pattern}"] = case_ok if case_ok else f"residual ≠ 0, e.g. {values[0] if values else '?'}"
-    out.update({"claimed gradient factors": [tex(g1_factor), tex(g2_factor)], "claimed step sizes": [tex(step1), tex(step2)]})
+    out.update(
+        {"claimed gradient factors": [tex(g1_factor), tex(g2_factor)], "claimed step sizes": [tex(step1), tex(step2)]}
+    )
     return Check(ok, out, refuted=refuted and not ok)
 
 
 def _scalar_step(a: sp.Rational) -> sp.Rational:
     """A.2: f = w₂ relu(w₁x), loss (f − y)², one SGD step at (a·w₁, w₂/a); f after the step, exactly."""
-    w1, w2, x, y, lr = sp.Rational(7, 10), sp.Rational(13, 10), sp.Rational(11, 10), sp.Rational(1, 5), sp.Rational(1, 20)
+    w1, w2, x, y, lr = (
+        sp.Rational(7, 10),
+        sp.Rational(13, 10),
+        sp.Rational(11, 10),
+        sp.Rational(1, 5),
+        sp.Rational(1, 20),
+    )
     v1, v2 = a * w1, w2 / a
     f = v2 * v1 * x  # w₁x > 0: relu is the identity here
     g1, g2 = 2 * (f - y) * v2 * x, 2 * (f - y) * v1 * x
@@ -132,9 +140,20 @@ def check_gradients() -> Outcome:
     matches = all(abs(values[str(a)] - ref) < 5e-7 for a, ref in A2_REFERENCE.items())
     differ = len({round(x, 9) for x in values.values()}) == len(values)
     return Outcome(
-        check=Check(sym.passed and matches and differ, {**sym.evidence, "A.2 f after one step (ours)": values, "A.2 paper": {str(a): r for a, r in A2_REFERENCE.items()}, "A.2 all four differ": differ}),
+        check=Check(
+            sym.passed and matches and differ,
+            {
+                **sym.evidence,
+                "A.2 f after one step (ours)": values,
+                "A.2 paper": {str(a): r for a, r in A2_REFERENCE.items()},
+                "A.2 all four differ": differ,
+            },
+        ),
         controls=(
-            Control("gradients claimed to scale as αG₁ and G₂/α (wrong direction)", _gradients(alpha, 1 / alpha, eta / alpha**2, eta * alpha**2)),
+            Control(
+                "gradients claimed to scale as αG₁ and G₂/α (wrong direction)",
+                _gradients(alpha, 1 / alpha, eta / alpha**2, eta * alpha**2),
+            ),
             Control("step sizes claimed η/α and ηα", _gradients(1 / alpha, alpha, eta / alpha, eta * alpha)),
         ),
     )
@@ -173,8 +192,17 @@ def _ln_error_form() -> Check:
     lhs = _layernorm(tuple(SCALE_S * x for x in H), eps)[0] - _layernorm(H, eps)[0]
     rhs = (H[0] - mu) * (SCALE_S / sp.sqrt(SCALE_S**2 * var + eps) - 1 / sp.sqrt(var + eps))
     # expand the radicands so that both sides use the same square roots
-    expand_radicands = lambda x: x.replace(lambda y: isinstance(y, sp.Pow) and y.exp in (sp.S.Half, -sp.S.Half), lambda y: sp.Pow(sp.expand(y.base), y.exp))  # noqa: E731
-    return identity(expand_radicands(lhs), expand_radicands(rhs), point=dict(zip(H, TEST_VECTOR)) | {SCALE_S: 5, eps: sp.Rational(6, 1000)})
+    def expand_radicands(x: sp.Expr) -> sp.Expr:
+        return x.replace(
+            lambda y: isinstance(y, sp.Pow) and y.exp in (sp.S.Half, -sp.S.Half),
+            lambda y: sp.Pow(sp.expand(y.base), y.exp),
+        )
+
+    return identity(
+        expand_radicands(lhs),
+        expand_radicands(rhs),
+        point=dict(zip(H, TEST_VECTOR)) | {SCALE_S: 5, eps: sp.Rational(6, 1000)},
+    )
 
 
 @claim(
@@ -191,7 +219,11 @@ def check_layernorm() -> Outcome:
     return Outcome(
         check=Check(
             check.passed and with_eps.refuted and error_form.passed,
-            {**check.evidence, "with eps > 0": with_eps.evidence, "error for eps > 0 = closed form": error_form.evidence},
+            {
+                **check.evidence,
+                "with eps > 0": with_eps.evidence,
+                "error for eps > 0 = closed form": error_form.evidence,
+            },
         ),
         controls=(Control("invariance claimed with eps > 0 (the official 6e-3)", with_eps),),
     )

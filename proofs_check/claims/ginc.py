@@ -84,25 +84,34 @@ def _marginal_check(mix: HMMMixture, weights: NDArray[np.float64], predictor_nam
         mass[t] = math.fsum(engine)
     mass_err = max(abs(v - 1.0) for v in mass.values())
     ok = worst_sum <= MARGINAL_RTOL and worst_chain <= MARGINAL_RTOL and mass_err <= 1e-13
-    return Check.numeric(ok, {
-        "max relative |engine − Σ_c w_c·(brute force over hidden paths)|": worst_sum,
-        f"max relative |chain rule of the {predictor_name} predictive − engine marginal|": worst_chain,
-        "Σ_x p(x) over all strings of length T = 1..4": mass,
-    })
+    return Check.numeric(
+        ok,
+        {
+            "max relative |engine − Σ_c w_c·(brute force over hidden paths)|": worst_sum,
+            f"max relative |chain rule of the {predictor_name} predictive − engine marginal|": worst_chain,
+            "Σ_x p(x) over all strings of length T = 1..4": mass,
+        },
+    )
 
 
 def _ginc_scale_check() -> dict[str, object]:
     """GINC-sized (100 states, 50 symbols) mixture marginal against the dense NumPy twin."""
     mix = generate_ginc(emission_smoothing=0.01).mixture
     docs, _, _ = mix.sample(50, 200, np.random.default_rng(0))
-    dense = np.stack([
-        hmm_forward_dense(docs.tokens, docs.lengths, mix.start[c], mix.transmat(c), mix.emission_matrix(c))
-        for c in range(mix.n_concepts)
-    ], axis=1)
+    dense = np.stack(
+        [
+            hmm_forward_dense(docs.tokens, docs.lengths, mix.start[c], mix.transmat(c), mix.emission_matrix(c))
+            for c in range(mix.n_concepts)
+        ],
+        axis=1,
+    )
     ref = log_sum_exp(dense + np.log(mix.prior))
     err = float(np.max(np.abs(mix.log_prob(docs) - ref) / np.abs(ref)))
-    return {"GINC (5 concepts, 100 states), 50 sampled documents of 200 tokens: max relative error of log p(x) "
-            "against the dense NumPy forward": err, "passed": err <= MARGINAL_RTOL}
+    return {
+        "GINC (5 concepts, 100 states), 50 sampled documents of 200 tokens: max relative error of log p(x) "
+        "against the dense NumPy forward": err,
+        "passed": err <= MARGINAL_RTOL,
+    }
 
 
 @claim(
@@ -126,13 +135,16 @@ def check_ginc_mixture_marginal() -> Outcome:
     true_check = _marginal_check(mix, mix.prior, "Bayes")
     check = Check.all_of({"brute force": true_check, "GINC scale": Check.numeric(bool(scale["passed"]), scale)})
     uniform = np.full(mix.n_concepts, 1.0 / mix.n_concepts)
-    return Outcome(check, (
-        Control("components weighted uniformly instead of by the prior", _marginal_check(mix, uniform, "Bayes")),
-        Control(
-            "GINC's make_hmm_pred as the predictor: the uniform average of per-concept predictives",
-            _marginal_check(mix, mix.prior, "uniform-average"),
+    return Outcome(
+        check,
+        (
+            Control("components weighted uniformly instead of by the prior", _marginal_check(mix, uniform, "Bayes")),
+            Control(
+                "GINC's make_hmm_pred as the predictor: the uniform average of per-concept predictives",
+                _marginal_check(mix, mix.prior, "uniform-average"),
+            ),
         ),
-    ))
+    )
 
 
 def _concentration(mix: HMMMixture, *, shift: int = 0) -> Check:
@@ -151,11 +163,14 @@ def _concentration(mix: HMMMixture, *, shift: int = 0) -> Check:
         rows[f"n = {n_shots}"] = f"E p(θ|prompt) = {mean:.4f} ± {half:.4f}; Bayes ICL accuracy {correct:.4f}"
     grows = means[-1] - halves[-1] > means[0] + halves[0]
     above_prior = means[-1] - halves[-1] > 1.0 / k + 0.2
-    return Check.numeric(grows and above_prior, {
-        **rows,
-        f"95% interval at n = {SHOTS[-1]} above the one at n = 0": grows,
-        f"lower bound at n = {SHOTS[-1]} exceeds the prior 1/K by 0.2": above_prior,
-    })
+    return Check.numeric(
+        grows and above_prior,
+        {
+            **rows,
+            f"95% interval at n = {SHOTS[-1]} above the one at n = 0": grows,
+            f"lower bound at n = {SHOTS[-1]} exceeds the prior 1/K by 0.2": above_prior,
+        },
+    )
 
 
 @claim(
@@ -179,10 +194,15 @@ def check_ginc_posterior_concentration() -> Outcome:
     mix = generate_ginc(emission_smoothing=0.01).mixture
     k = mix.n_concepts
     clones = mix.select_concepts(np.zeros(k, dtype=np.int64))
-    return Outcome(_concentration(mix), (
-        Control(
-            "the same statement for a wrong concept θ = (θ* + 1) mod K, whose posterior must not rise",
-            _concentration(mix, shift=1),
+    return Outcome(
+        _concentration(mix),
+        (
+            Control(
+                "the same statement for a wrong concept θ = (θ* + 1) mod K, whose posterior must not rise",
+                _concentration(mix, shift=1),
+            ),
+            Control(
+                f"{k} copies of one concept (indistinguishable): the posterior stays at 1/K", _concentration(clones)
+            ),
         ),
-        Control(f"{k} copies of one concept (indistinguishable): the posterior stays at 1/K", _concentration(clones)),
-    ))
+    )

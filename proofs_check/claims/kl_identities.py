@@ -71,7 +71,9 @@ def _row_kl(p: dict[Prefix, sp.Symbol], q: dict[Prefix, sp.Symbol], s: Prefix) -
 
 
 def _kl_joint(p: dict[Prefix, sp.Symbol], q: dict[Prefix, sp.Symbol]) -> sp.Expr:
-    return sp.Add(*[_joint(p, x) * sp.log(_joint(p, x) / _joint(q, x)) for x in itertools.product((0, 1), repeat=DEPTH)])
+    return sp.Add(
+        *[_joint(p, x) * sp.log(_joint(p, x) / _joint(q, x)) for x in itertools.product((0, 1), repeat=DEPTH)]
+    )
 
 
 def _point(*tables: dict[Prefix, sp.Symbol]) -> dict[sp.Symbol, sp.Rational]:
@@ -89,10 +91,13 @@ def _a1_model() -> tuple[TabularAR, list[Prefix], np.random.Generator]:
 
 # ---------------------------------------------------------------------------- chain rule
 
+
 def _chain_rule(weight: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:  # type: ignore[type-arg]
     p, q = binary_ar("p", DEPTH), binary_ar("q", DEPTH)
     rhs = sp.Add(*[weight(p, q, s) * _row_kl(p, q, s) for s in p])
-    return identity(_kl_joint(p, q), rhs, point=_point(p, q), model="binary alphabet, 3 steps, 14 symbolic conditionals")
+    return identity(
+        _kl_joint(p, q), rhs, point=_point(p, q), model="binary alphabet, 3 steps, 14 symbolic conditionals"
+    )
 
 
 def _chain_rule_witness() -> Check:
@@ -116,7 +121,9 @@ def _chain_rule_witness() -> Check:
 )
 def check_chain_rule() -> Outcome:
     return Outcome(
-        check=Check.all_of({"symbolic": _chain_rule(lambda p, q, s: _joint(p, s)), "numeric witness": _chain_rule_witness()}),
+        check=Check.all_of(
+            {"symbolic": _chain_rule(lambda p, q, s: _joint(p, s)), "numeric witness": _chain_rule_witness()}
+        ),
         controls=(
             Control("prefix weights q(x<t) instead of p(x<t)", _chain_rule(lambda p, q, s: _joint(q, s))),
             Control("the first step's term left out", _chain_rule(lambda p, q, s: _joint(p, s) if s else 0)),
@@ -173,12 +180,15 @@ def check_lemma_l1() -> Outcome:
         check=check,
         controls=(
             Control("the factor p(s) left out", _lemma_l1(lambda p, q, s: _row_kl(p, q, s))),
-            Control("arguments swapped: KL(q(·|s) ‖ p(·|s))", _lemma_l1(lambda p, q, s: _joint(p, s) * _row_kl(q, p, s))),
+            Control(
+                "arguments swapped: KL(q(·|s) ‖ p(·|s))", _lemma_l1(lambda p, q, s: _joint(p, s) * _row_kl(q, p, s))
+            ),
         ),
     )
 
 
 # ---------------------------------------------------------------------------- swap identity
+
 
 def _swap_kl(first: tuple[sp.Expr, ...], second: tuple[sp.Expr, ...]) -> sp.Expr:
     return sp.Add(*[a * sp.log(a / b) for a, b in zip(first, second)])
@@ -317,14 +327,20 @@ def _inequality_witness() -> dict[str, object]:
 def check_inequalities() -> Outcome:
     sym = _inequalities()
     witness = _inequality_witness()
-    controls = tuple(Control(f"{name} claimed the other way round", _inequalities(reverse=name)) for name in INEQUALITIES)
+    controls = tuple(
+        Control(f"{name} claimed the other way round", _inequalities(reverse=name)) for name in INEQUALITIES
+    )
     return Outcome(
         check=Check(sym.passed and bool(witness["numeric witness holds"]), {**sym.evidence, **witness}),
-        controls=(*controls, Control("(ii) with the bound halved: swap ≤ (p1−p2)²/(2 p2)", _inequalities(reverse="(ii)"))),
+        controls=(
+            *controls,
+            Control("(ii) with the bound halved: swap ≤ (p1−p2)²/(2 p2)", _inequalities(reverse="(ii)")),
+        ),
     )
 
 
 # ---------------------------------------------------------------------------- the ε-bound
+
 
 def _bound(constant: sp.Expr, terms: tuple[sp.Expr, ...], rho: sp.Expr, point: dict | None = None) -> Check:  # type: ignore[type-arg]
     """KL(p‖q_n) = Σ m_s k_s ≤ P(S)·constant, and ρ^n·ln(1/c_min) → 0.
@@ -337,7 +353,11 @@ def _bound(constant: sp.Expr, terms: tuple[sp.Expr, ...], rho: sp.Expr, point: d
     gap = sp.Add(*masses) * constant - sp.Add(*[m * ks for m, ks in zip(masses, swap_costs)])
     as_sum = identity(gap, sp.Add(*[m * (constant - ks) for m, ks in zip(masses, swap_costs)]))
     limit = sp.limit(rho**shots * C, shots, sp.oo)
-    limit_check = Check(limit == 0, {"ρ": tex(rho), "lim_{n→∞} ρ^n ln(1/c_min)": tex(limit)}, refuted=bool(limit.is_number and limit != 0))  # an unevaluated Limit is not a refutation
+    limit_check = Check(
+        limit == 0,
+        {"ρ": tex(rho), "lim_{n→∞} ρ^n ln(1/c_min)": tex(limit)},
+        refuted=bool(limit.is_number and limit != 0),
+    )  # an unevaluated Limit is not a refutation
     return Check.all_of(
         {
             "k_s ≤ constant for every prompt": per_prompt,
@@ -381,7 +401,12 @@ def check_bound() -> Outcome:
             Control(
                 "the bound with ln(1/p1) (the top probability) in place of ln(1/c_min)",
                 # p1 ≈ 0.99, p2 ≈ 0.0098 there: k_s ≈ 4.5 > ln(1/p1) ≈ 0.01
-                _bound(sp.log(1 / _P1), (), 1 / (1 + v), point={c: sp.Rational(1, 100), d: sp.Integer(1), e: sp.Integer(0), f: sp.Rational(1, 7)}),
+                _bound(
+                    sp.log(1 / _P1),
+                    (),
+                    1 / (1 + v),
+                    point={c: sp.Rational(1, 100), d: sp.Integer(1), e: sp.Integer(0), f: sp.Rational(1, 7)},
+                ),
             ),
             Control("ρ = 1 + v > 1 (prompts not getting rarer)", _bound(sp.log(1 / _CMIN), _TRUE_TERMS, 1 + v)),
         ),

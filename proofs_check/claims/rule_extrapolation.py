@@ -39,12 +39,17 @@ MIN_FINISHED = 0.8
 def _load(artifacts: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     models, report = artifacts / "rule-extrapolation-models.pt", artifacts / "rule-extrapolation.json"
     if not (models.exists() and report.exists()):
-        raise FileNotFoundError(f"{models.name} / {report.name} missing in {artifacts}: run "
-                                "`nonident reproduce rule-extrapolation --preset cpu`")
+        raise FileNotFoundError(
+            f"{models.name} / {report.name} missing in {artifacts}: run "
+            "`nonident reproduce rule-extrapolation --preset cpu`"
+        )
     data = models.read_bytes()
     # weights_only: the file holds tensors, numbers and strings; unpickling runs no code
-    return (torch.load(io.BytesIO(data), weights_only=True), json.loads(report.read_text()),
-            hashlib.sha256(data).hexdigest())
+    return (
+        torch.load(io.BytesIO(data), weights_only=True),
+        json.loads(report.read_text()),
+        hashlib.sha256(data).hexdigest(),
+    )
 
 
 def _measure(entry: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -53,11 +58,13 @@ def _measure(entry: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str,
     model.load_state_dict(state)
     model.eval()
     rows = evaluate_model(cfg, model)  # what `nonident evaluate` computes
-    return {"kl_per_token": [r["exact"]["kl_per_token"] for r in rows],
-            "ood_r1_finished": [r["ood"]["finished"]["r1"] for r in rows],
-            "ood_finished": [r["ood"]["all"]["finished"] for r in rows],
-            "p_r1_lower": [r["extrapolation"]["r1_lower"] for r in rows],
-            "p_r1_upper": [r["extrapolation"]["r1_upper"] for r in rows]}
+    return {
+        "kl_per_token": [r["exact"]["kl_per_token"] for r in rows],
+        "ood_r1_finished": [r["ood"]["finished"]["r1"] for r in rows],
+        "ood_finished": [r["ood"]["all"]["finished"] for r in rows],
+        "p_r1_lower": [r["extrapolation"]["r1_lower"] for r in rows],
+        "p_r1_upper": [r["extrapolation"]["r1_upper"] for r in rows],
+    }
 
 
 def _below(low: list[float], high: list[float]) -> bool:
@@ -68,8 +75,10 @@ def _below(low: list[float], high: list[float]) -> bool:
 def _equal_loss(measured: dict[str, dict[str, Any]]) -> Check:
     kl = {v: m["kl_per_token"] for v, m in measured.items()}
     worst = max(max(x) for x in kl.values())
-    return Check.numeric(0 <= min(min(x) for x in kl.values()) and worst <= TOLERANCE,
-                         {"exact KL per token, per seed": kl, "largest": worst, "tolerance": TOLERANCE})
+    return Check.numeric(
+        0 <= min(min(x) for x in kl.values()) and worst <= TOLERANCE,
+        {"exact KL per token, per seed": kl, "largest": worst, "tolerance": TOLERANCE},
+    )
 
 
 def _differs(measured: dict[str, dict[str, Any]]) -> Check:
@@ -77,25 +86,33 @@ def _differs(measured: dict[str, dict[str, Any]]) -> Check:
     lo = {v: m["p_r1_lower"] for v, m in measured.items()}
     hi = {v: m["p_r1_upper"] for v, m in measured.items()}
     greedy = Check.numeric(
-        _below(r1["adversarial"] + r1["adversarial-corrected"], r1["ml"]) and _below(r1["ml"], r1["oracle-corrected"])
+        _below(r1["adversarial"] + r1["adversarial-corrected"], r1["ml"])
+        and _below(r1["ml"], r1["oracle-corrected"])
         and _below(r1["oracle"], r1["oracle-corrected"]),
-        {"OOD R1 (finished), per seed": r1})
+        {"OOD R1 (finished), per seed": r1},
+    )
     certified = Check.numeric(
         _below(hi["adversarial"] + hi["adversarial-corrected"], lo["ml"]) and _below(hi["ml"], lo["oracle-corrected"]),
-        {v: {"lower": lo[v], "upper": hi[v]} for v in measured})
+        {v: {"lower": lo[v], "upper": hi[v]} for v in measured},
+    )
     # R1 over finished completions only is vacuous for a model that rarely finishes: require most to.
     fin = {v: m["ood_finished"] for v, m in measured.items()}
-    finishing = Check.numeric(min(min(x) for x in fin.values()) >= MIN_FINISHED,
-                              {"OOD finished fraction, per seed": fin, "minimum required": MIN_FINISHED})
-    return Check.all_of({"greedy R1 (official protocol)": greedy, "certified P(R1)": certified,
-                         "most completions finish": finishing})
+    finishing = Check.numeric(
+        min(min(x) for x in fin.values()) >= MIN_FINISHED,
+        {"OOD finished fraction, per seed": fin, "minimum required": MIN_FINISHED},
+    )
+    return Check.all_of(
+        {"greedy R1 (official protocol)": greedy, "certified P(R1)": certified, "most completions finish": finishing}
+    )
 
 
-def _provenance(models: dict[str, Any], report: dict[str, Any], digest: str,
-                measured: dict[str, dict[str, Any]]) -> Check:
+def _provenance(
+    models: dict[str, Any], report: dict[str, Any], digest: str, measured: dict[str, dict[str, Any]]
+) -> Check:
     """The saved models are the report's (hash), carry the labels they claim, and reproduce its numbers."""
-    labels = {v: (models[v]["config"]["train"]["variant"], models[v]["config"]["train"]["completion_loss"])
-              for v in models}
+    labels = {
+        v: (models[v]["config"]["train"]["variant"], models[v]["config"]["train"]["completion_loss"]) for v in models
+    }
     shared = {json.dumps({k: models[v]["config"][k] for k in ("model", "data")}, sort_keys=True) for v in models}
     # Float32 kernels may round differently on another CPU: KL to 1e-8 nats/target, and at
     # most a couple of greedy completions may flip.
@@ -104,12 +121,23 @@ def _provenance(models: dict[str, Any], report: dict[str, Any], digest: str,
         rows = report["variants"][v]["per_seed"]
         dkl += [abs(a - r["exact"]["kl_per_token"]) for a, r in zip(m["kl_per_token"], rows, strict=True)]
         dr1 += [abs(a - r["ood"]["finished"]["r1"]) for a, r in zip(m["ood_r1_finished"], rows, strict=True)]
-    ok = (digest == report.get("models_sha256") and labels == {v: tuple(a) for v, a in ARMS.items()}
-          and len(shared) == 1 and max(dkl) <= 1e-8 and max(dr1) <= 0.01)
-    return Check.numeric(ok, {"sha256 matches the report": digest == report.get("models_sha256"),
-                              "labels": labels, "one model/data config": len(shared) == 1,
-                              "largest KL difference to the report": max(dkl),
-                              "largest R1 difference to the report": max(dr1)})
+    ok = (
+        digest == report.get("models_sha256")
+        and labels == {v: tuple(a) for v, a in ARMS.items()}
+        and len(shared) == 1
+        and max(dkl) <= 1e-8
+        and max(dr1) <= 0.01
+    )
+    return Check.numeric(
+        ok,
+        {
+            "sha256 matches the report": digest == report.get("models_sha256"),
+            "labels": labels,
+            "one model/data config": len(shared) == 1,
+            "largest KL difference to the report": max(dkl),
+            "largest R1 difference to the report": max(dr1),
+        },
+    )
 
 
 def _perturbed(state: dict[str, torch.Tensor], scale: float) -> dict[str, torch.Tensor]:
@@ -148,14 +176,28 @@ def check_rule_extrapolation(*, artifacts: Path) -> Outcome:
     misfiled, misfiled_measured = dict(models), dict(measured)
     misfiled["ml"], misfiled_measured["ml"] = models["adversarial"], measured["adversarial"]
     return Outcome(
-        check=Check.all_of({"equal loss": _equal_loss(measured), "extrapolation differs": _differs(measured),
-                            "models are the report's": _provenance(models, report, digest, measured)}),
+        check=Check.all_of(
+            {
+                "equal loss": _equal_loss(measured),
+                "extrapolation differs": _differs(measured),
+                "models are the report's": _provenance(models, report, digest, measured),
+            }
+        ),
         controls=(
-            Control("the maximum-likelihood models with N(0, 0.05²) noise on every parameter: the equal-loss "
-                    "check alone must reject them", _equal_loss(perturbed)),
-            Control("maximum-likelihood and adversarial labels swapped (a difference in the wrong direction): "
-                    "the difference check alone must reject it", _differs(swapped)),
-            Control("the adversarial models filed under the maximum-likelihood label: the provenance check "
-                    "alone must reject them", _provenance(misfiled, report, digest, misfiled_measured)),
+            Control(
+                "the maximum-likelihood models with N(0, 0.05²) noise on every parameter: the equal-loss "
+                "check alone must reject them",
+                _equal_loss(perturbed),
+            ),
+            Control(
+                "maximum-likelihood and adversarial labels swapped (a difference in the wrong direction): "
+                "the difference check alone must reject it",
+                _differs(swapped),
+            ),
+            Control(
+                "the adversarial models filed under the maximum-likelihood label: the provenance check "
+                "alone must reject them",
+                _provenance(misfiled, report, digest, misfiled_measured),
+            ),
         ),
     )

@@ -21,7 +21,11 @@ def test_anbn_json_gives_the_paper_counts(capsys):
     doc = json.loads(out)
     assert code == 0
     assert {k: doc["prompts"][k] for k in ("id", "ood", "ood_r1_already", "ood_violating_r2", "ood_r2_more_b")} == {
-        "id": 5, "ood": 251, "ood_r1_already": 69, "ood_violating_r2": 247, "ood_r2_more_b": 4,
+        "id": 5,
+        "ood": 251,
+        "ood_r1_already": 69,
+        "ood_violating_r2": 247,
+        "ood_r2_more_b": 4,
     }
     assert round(doc["facts"]["padded_loss_floor"], 10) == 0.0188794952
 
@@ -42,8 +46,23 @@ def test_anbn_pcfg_truncation_json(capsys):
 
 def test_ginc_json_exact_curve_and_provenance(capsys):
     code, out, _ = run(
-        capsys, "ginc", "--concepts", "2", "--values", "2", "--slots", "3", "--vocab", "4", "--k", "2",
-        "--shots", "2", "--smoothing", "0.05", "--json",
+        capsys,
+        "ginc",
+        "--concepts",
+        "2",
+        "--values",
+        "2",
+        "--slots",
+        "3",
+        "--vocab",
+        "4",
+        "--k",
+        "2",
+        "--shots",
+        "2",
+        "--smoothing",
+        "0.05",
+        "--json",
     )
     doc = json.loads(out)
     assert code == 0
@@ -68,7 +87,9 @@ def test_icl_json_certified_n_epsilon(capsys):
 def test_icl_default_run_certifies_and_counts_the_flips_at_n_epsilon(capsys):
     code, out, _ = run(capsys, "icl", "--epsilon", "1e-9", "--prompts", "100")
     assert code == 0
-    assert "At N_ε = 6 for ε = 1e-9: KL(p‖q_6) < ε is certified, and the argmax flips on 1,594,323 of the 1,594,323" in out
+    assert (
+        "At N_ε = 6 for ε = 1e-9: KL(p‖q_6) < ε is certified, and the argmax flips on 1,594,323 of the 1,594,323" in out
+    )
 
 
 def test_icl_table_prints_epsilon_only_when_certified(capsys):
@@ -138,8 +159,10 @@ def two_fake_claims(monkeypatch):
         assert artifacts == Path("some/dir")
         return good()
 
-    fake = {"demo-a": registry.Claim("demo-a", "A", "s", "m", "src", good),
-            "demo-b": registry.Claim("demo-b", "B", "s", "m", "src", reads, ("artifacts",))}
+    fake = {
+        "demo-a": registry.Claim("demo-a", "A", "s", "m", "src", good),
+        "demo-b": registry.Claim("demo-b", "B", "s", "m", "src", reads, ("artifacts",)),
+    }
     monkeypatch.setattr(registry, "_REGISTRY", fake)
     monkeypatch.setattr(claims, "REPORT_ORDER", tuple(fake))
 
@@ -199,7 +222,9 @@ def test_version(capsys):
     assert exc_info.value.code == 0 and capsys.readouterr().out.startswith("nonident ")
 
 
-@pytest.mark.parametrize("module", ["exact.anbn.cli", "exact.hmm.cli", "exact.icl.cli", "learned.cli", "proofs_check.cli"])
+@pytest.mark.parametrize(
+    "module", ["exact.anbn.cli", "exact.hmm.cli", "exact.icl.cli", "learned.cli", "proofs_check.cli"]
+)
 def test_each_command_module_runs_alone(capsys, module):
     import importlib
 
@@ -210,13 +235,19 @@ def test_each_command_module_runs_alone(capsys, module):
 
 @pytest.mark.slow
 def test_exact_commands_load_neither_torch_nor_sympy():
-    code = ("import sys; from exact.console import main; rc = main(['anbn', '--prompt-length', '8', '--json']); "
-            "print(rc, sorted(m for m in ('torch', 'sympy', 'matplotlib') if m in sys.modules))")
+    code = (
+        "import sys; from exact.console import main; rc = main(['anbn', '--prompt-length', '8', '--json']); "
+        "print(rc, sorted(m for m in ('torch', 'sympy', 'matplotlib') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "0 []"
-    alone = subprocess.run([sys.executable, "-m", "exact.anbn.cli", "--prompt-length", "8", "--json"],
-                           capture_output=True, text=True, timeout=120)
+    alone = subprocess.run(
+        [sys.executable, "-m", "exact.anbn.cli", "--prompt-length", "8", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert alone.returncode == 0 and json.loads(alone.stdout)["prompts"]["ood"] == 251
 
 
@@ -246,19 +277,45 @@ def test_console_script_runs_without_traceback(tmp_path):
 
 
 def test_train_evaluate_and_reproduce_on_the_tiny_preset(capsys, tmp_path):
-    fast = ["--preset", "tiny", "--device", "cpu", "--no-progress", "--set", "train.steps=6",
-            "--set", "train.eval_every=3", "--set", "train.max_pred_length=12"]
-    code, out, _ = run(capsys, "train", "anbn", "--variant", "oracle", "--seeds", "0-1", "--out", str(tmp_path / "r"), *fast)
+    fast = [
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--set",
+        "train.steps=6",
+        "--set",
+        "train.eval_every=3",
+        "--set",
+        "train.max_pred_length=12",
+    ]
+    code, out, _ = run(
+        capsys, "train", "anbn", "--variant", "oracle", "--seeds", "0-1", "--out", str(tmp_path / "r"), *fast
+    )
     assert code == 0 and "6 steps" in out and "nonident evaluate" in out
     code, out, _ = run(capsys, "evaluate", str(tmp_path / "r"), "--device", "cpu", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["variant"] == "oracle" and [r["seed"] for r in doc["per_seed"]] == [0, 1]
     code, out, _ = run(capsys, "evaluate", str(tmp_path / "r"), "--device", "cpu")
     assert code == 0 and "OOD R1 finished" in out
-    code, out, _ = run(capsys, "reproduce", "rule-extrapolation", "--runs", str(tmp_path / "runs"),
-                       "--out", str(tmp_path / "rep"), *fast)
+    code, out, _ = run(
+        capsys,
+        "reproduce",
+        "rule-extrapolation",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "rep"),
+        *fast,
+    )
     assert code == 0 and "| max likelihood |" in out
-    for name in ("rule-extrapolation.md", "rule-extrapolation.json", "rule-extrapolation.png", "rule-extrapolation-models.pt"):
+    for name in (
+        "rule-extrapolation.md",
+        "rule-extrapolation.json",
+        "rule-extrapolation.png",
+        "rule-extrapolation-models.pt",
+    ):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     md = (tmp_path / "rep" / "rule-extrapolation.md").read_text()
     assert "43.7 ± 4.5" in md and "83.0 ± 10.5" in md and "--preset tiny" in md
@@ -272,6 +329,20 @@ def test_a_corrupt_model_file_is_one_line_and_exit_2(capsys, tmp_path, content):
 
 
 def test_a_diverging_run_is_one_line_and_exit_2(capsys, tmp_path):
-    code, _, err = run(capsys, "train", "anbn", "--preset", "tiny", "--device", "cpu", "--no-progress",
-                       "--set", "train.lr=1e30", "--set", "train.warmup=0", "--out", str(tmp_path / "r"))
+    code, _, err = run(
+        capsys,
+        "train",
+        "anbn",
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--set",
+        "train.lr=1e30",
+        "--set",
+        "train.warmup=0",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert code == 2 and "non-finite" in err and "Traceback" not in err

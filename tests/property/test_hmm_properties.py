@@ -89,4 +89,6 @@ def test_a_single_hmm_is_a_one_concept_mixture(hmm: CategoricalHMM, seq: list[in
     if logp > -np.inf:
         assert mix.posterior(x).probs.tolist() == [[1.0]]
         xy = TokenBatch.from_sequences([[*seq, y] for y in range(hmm.vocab_size)], vocab_size=hmm.vocab_size)
-        np.testing.assert_allclose(mix.next_token_probs(x).probs[0], np.exp(mix.log_prob(xy) - logp), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            mix.next_token_probs(x).probs[0], np.exp(mix.log_prob(xy) - logp), rtol=1e-10, atol=1e-14
+        )

@@ -32,7 +32,11 @@ class TestUniformConditionalsAgainstPaper:
 
     def test_deterministic_after_first_b(self):
         p = AnbnDistribution(UniformLength(4))
-        rows = p.next_token_probs(TokenBatch.from_sequences([[SOS, 0, 0, 0, 1], [SOS, 0, 0, 1, 1], [SOS, 0, 0, 1, 1, EOS], [SOS, 0, 1, EOS, PAD]]))
+        rows = p.next_token_probs(
+            TokenBatch.from_sequences(
+                [[SOS, 0, 0, 0, 1], [SOS, 0, 0, 1, 1], [SOS, 0, 0, 1, 1, EOS], [SOS, 0, 1, EOS, PAD]]
+            )
+        )
         assert rows.require_defined().tolist() == [[0, 1, 0, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1]]
 
 
@@ -50,7 +54,9 @@ def test_prefix_probabilities_match_exact_rationals():
 
 def test_zero_probability_prefixes_are_undefined_not_invented():
     p = AnbnDistribution(UniformLength(4))
-    ood = TokenBatch.from_sequences([[SOS, 1], [SOS, 0, 1, 0], [SOS, 0, 1, 1], [0, 1], [SOS, 0, 0, 0, 0, 0], [SOS, SOS]])
+    ood = TokenBatch.from_sequences(
+        [[SOS, 1], [SOS, 0, 1, 0], [SOS, 0, 1, 1], [0, 1], [SOS, 0, 0, 0, 0, 0], [SOS, SOS]]
+    )
     out = p.next_token_probs(ood)
     assert not out.defined.any()
     assert np.all(out.probs == 0)
@@ -100,7 +106,9 @@ def test_support_rows_are_distributions():
     assert_defined_rows_are_distributions(p.next_token_probs(batch))
 
 
-@pytest.mark.parametrize("law", [UniformLength(6), GeometricLength("2/7"), GeometricLength("1/2").truncate(5).renormalised()], ids=repr)
+@pytest.mark.parametrize(
+    "law", [UniformLength(6), GeometricLength("2/7"), GeometricLength("1/2").truncate(5).renormalised()], ids=repr
+)
 def test_float_kernel_against_exact_rationals_on_every_short_prefix(law):
     """Every token sequence of length ≤ 6 over all 5 tokens: kernel floats vs closed-form rationals."""
     import itertools

@@ -62,8 +62,13 @@ class TestPromptCountsAgainstPaper:
     def test_length_8(self):
         counts = enumerate_prompts(AnbnDistribution(UniformLength(128)), 8).counts()
         assert counts == {
-            "prompts": 256, "id": 5, "ood": 251, "ood_r1_already": 69,
-            "ood_violating_r2": 247, "ood_r2_more_b": 4, "completable": 5,
+            "prompts": 256,
+            "id": 5,
+            "ood": 251,
+            "ood_r1_already": 69,
+            "ood_violating_r2": 247,
+            "ood_r2_more_b": 4,
+            "completable": 5,
         }
 
     def test_id_words(self):

@@ -52,7 +52,9 @@ class TestGenerator:
         assert np.array_equal(a.mixture.slot_transmat, b.mixture.slot_transmat[:3])
         assert np.array_equal(a.mixture.start, b.mixture.start[:3])
         assert np.array_equal(a.mixture.value_transmat, b.mixture.value_transmat)
-        assert not np.array_equal(generate_ginc(seed=8).mixture.slot_transmat, generate_ginc(seed=7).mixture.slot_transmat)
+        assert not np.array_equal(
+            generate_ginc(seed=8).mixture.slot_transmat, generate_ginc(seed=7).mixture.slot_transmat
+        )
 
     def test_per_concept_values_and_smoothing(self) -> None:
         g = generate_ginc(n_concepts=3, shared_values=False, emission_smoothing=0.02)
@@ -115,7 +117,9 @@ class TestPrompts:
             c, slot = int(s.concepts[i]), int(s.start_slots[i])
             start = np.zeros(100)
             start[np.arange(10) * 10 + slot] = 0.1
-            one = HMMMixture([1.0], [start], [g.mixture.slot_transmat[c]], g.mixture.value_transmat, g.mixture.emissions)
+            one = HMMMixture(
+                [1.0], [start], [g.mixture.slot_transmat[c]], g.mixture.value_transmat, g.mixture.emissions
+            )
             pred = one.next_token_probs(s.x_query.select(np.array([i]))).probs[0]
             assert s.labels[i] == int(np.argmax(pred))
 

@@ -135,7 +135,9 @@ class TestScaledKernel:
         base = _random_mixture(rng, k, nv, ns, m, zeros=0.3)
         v = rng.random((k, nv, nv))
         b = rng.random((k, nv * ns, m))
-        mix = HMMMixture(base.prior, base.start, base.slot_transmat, v / v.sum(-1, keepdims=True), b / b.sum(-1, keepdims=True))
+        mix = HMMMixture(
+            base.prior, base.start, base.slot_transmat, v / v.sum(-1, keepdims=True), b / b.sum(-1, keepdims=True)
+        )
         seqs = [list(rng.integers(0, m, size=rng.integers(0, 30))) for _ in range(11)]
         batch = TokenBatch.from_sequences(seqs, vocab_size=m)
         auto = mix.forward(batch, predictive=True)
@@ -201,7 +203,9 @@ class TestAgainstHmmlearn:
                 x = np.asarray(s).reshape(-1, 1)
                 assert res.loglik[i, c] == pytest.approx(model.score(x), rel=1e-10)
                 last = model.predict_proba(x)[-1]
-                np.testing.assert_allclose(res.predictive[i, c], last @ mix.transmat(c) @ mix.emission_matrix(c), rtol=1e-9, atol=1e-14)
+                np.testing.assert_allclose(
+                    res.predictive[i, c], last @ mix.transmat(c) @ mix.emission_matrix(c), rtol=1e-9, atol=1e-14
+                )
 
 
 class TestSetsAndSampling:

@@ -12,7 +12,14 @@ from exact import GeometricLength, UniformLength
 class TestUniformAgainstHandValues:
     def test_pmf_sf(self):
         law = UniformLength(4)
-        assert [law.pmf_exact(n) for n in range(6)] == [0, Fraction(1, 4), Fraction(1, 4), Fraction(1, 4), Fraction(1, 4), 0]
+        assert [law.pmf_exact(n) for n in range(6)] == [
+            0,
+            Fraction(1, 4),
+            Fraction(1, 4),
+            Fraction(1, 4),
+            Fraction(1, 4),
+            0,
+        ]
         assert [law.sf_exact(n) for n in range(6)] == [1, 1, Fraction(3, 4), Fraction(1, 2), Fraction(1, 4), 0]
         np.testing.assert_allclose(np.exp(law.log_sf(np.arange(6))), [1, 1, 0.75, 0.5, 0.25, 0])
 
@@ -52,7 +59,9 @@ class TestTruncation:
         assert law.is_proper
         assert law.dropped_mass_exact == Fraction(1, 8)  # still reported
         assert sum(law.pmf_exact(n) for n in range(1, 10)) == 1
-        np.testing.assert_allclose(np.exp(law.log_sf(np.arange(6))), [float(law.sf_exact(n)) for n in range(6)], rtol=1e-14)
+        np.testing.assert_allclose(
+            np.exp(law.log_sf(np.arange(6))), [float(law.sf_exact(n)) for n in range(6)], rtol=1e-14
+        )
 
     def test_uniform_truncation_beyond_support_is_a_no_op(self):
         assert UniformLength(4).truncate(10).total_mass_exact == 1
@@ -64,8 +73,9 @@ def test_bad_rho_names_parameter(rho):
         GeometricLength(rho)
 
 
-@pytest.mark.parametrize(("n", "error"), [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError),
-                                           ("4", TypeError)])
+@pytest.mark.parametrize(
+    ("n", "error"), [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("4", TypeError)]
+)
 def test_bad_n_max_names_parameter(n, error):
     # a value out of range is a ValueError, a value of the wrong type a TypeError; both name the parameter
     with pytest.raises(error, match="n_max"):

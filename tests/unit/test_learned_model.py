@@ -122,8 +122,14 @@ class TestHooks:
     def test_every_hook_point_is_named(self):
         model = Transformer(SMALL)
         names = set(model.hook_dict)
-        assert {"hook_embed", "hook_pos", "hook_logits", "blocks.0.attn.hook_pattern", "blocks.1.mlp.hook_post",
-                "blocks.1.hook_resid_post"} <= names
+        assert {
+            "hook_embed",
+            "hook_pos",
+            "hook_logits",
+            "blocks.0.attn.hook_pattern",
+            "blocks.1.mlp.hook_post",
+            "blocks.1.hook_resid_post",
+        } <= names
 
     def test_observing_hooks_leave_logits_bit_identical_and_are_removed(self, rng):
         model = Transformer(SMALL, seeds=(0, 1))
@@ -176,10 +182,15 @@ class TestHooks:
 
     def test_bad_hooks_are_rejected(self, rng):
         model = Transformer(SMALL)
-        with pytest.raises(ValueError, match="no hook point named 'nope'"), model.hooks([("nope", lambda a, *, hook: None)]):
+        with (
+            pytest.raises(ValueError, match="no hook point named 'nope'"),
+            model.hooks([("nope", lambda a, *, hook: None)]),
+        ):
             pass
-        with pytest.raises(ValueError, match="must return None or a tensor of shape"), \
-                model.hooks([("hook_embed", lambda a, *, hook: a[..., :2])]):
+        with (
+            pytest.raises(ValueError, match="must return None or a tensor of shape"),
+            model.hooks([("hook_embed", lambda a, *, hook: a[..., :2])]),
+        ):
             model(_tokens(rng))
 
 
@@ -197,10 +208,15 @@ class TestBadInput:
         with pytest.raises(ValueError, match="member index"):
             model.member(2)
 
-    @pytest.mark.parametrize(("field", "value", "match"), [
-        ("d_model", 7, "model.d_model must be divisible"), ("dropout", 1.0, "model.dropout"),
-        ("n_layers", 0, "model.n_layers"), ("ln_eps", -1.0, "model.ln_eps"),
-    ])
+    @pytest.mark.parametrize(
+        ("field", "value", "match"),
+        [
+            ("d_model", 7, "model.d_model must be divisible"),
+            ("dropout", 1.0, "model.dropout"),
+            ("n_layers", 0, "model.n_layers"),
+            ("ln_eps", -1.0, "model.ln_eps"),
+        ],
+    )
     def test_config(self, field, value, match):
         with pytest.raises(ValueError, match=match):
             dataclasses.replace(SMALL, **{field: value})

@@ -23,8 +23,17 @@ from learned.rule_extrapolation.train import load_model, train
 
 def micro(**over: object) -> RunConfig:
     """A config that trains in well under a second per step."""
-    base = {"model.d_model": 8, "model.d_ff": 16, "model.n_layers": 1, "data.n_max": 8, "train.steps": 12,
-            "train.eval_every": 6, "train.checkpoint_every": 4, "train.max_pred_length": 12, "train.seeds": (0, 1)}
+    base = {
+        "model.d_model": 8,
+        "model.d_ff": 16,
+        "model.n_layers": 1,
+        "data.n_max": 8,
+        "train.steps": 12,
+        "train.eval_every": 6,
+        "train.checkpoint_every": 4,
+        "train.max_pred_length": 12,
+        "train.seeds": (0, 1),
+    }
     return preset("tiny", **(base | over))
 
 
@@ -110,7 +119,8 @@ class TestData:
         ps = prompt_set(16, 8)
         assert ps.tokens.shape == (256, 9) and int(ps.ood.sum()) == 251
         assert sorted(w for w, o in zip(ps.words, ps.ood, strict=True) if not o) == sorted(
-            ["aaaaaaaa", "aaaaaaab", "aaaaaabb", "aaaaabbb", "aaaabbbb"])
+            ["aaaaaaaa", "aaaaaaab", "aaaaaabb", "aaaaabbb", "aaaabbbb"]
+        )
 
     def test_pcfg_batches_are_per_seed_and_follow_the_law(self):
         cfg = DataConfig(law="pcfg", n_max=16, rho=0.5, batch_size=4000)
@@ -152,13 +162,15 @@ class TestLosses:
 class TestOfficialProtocol:
     def test_grammar_metrics_on_hand_built_completions(self):
         prompts = np.array([[SOS, A, B], [SOS, A, A], [SOS, A, A], [SOS, B, A], [SOS, A, A]])
-        comps = np.array([
-            [EOS, PAD, PAD],  # finished; R1, R2
-            [B, B, EOS],  # finished; R1, R2
-            [B, EOS, A],  # a after EOS: unfinished; whole sequence 3 a / 1 b: not R1
-            [A, B, B],  # no EOS: unfinished; 2 a / 3 b: not R1; R2 fails (a after b)
-            [EOS, B, B],  # b after EOS: unfinished; R1 holds over the whole sequence (2 a / 2 b), not up to EOS
-        ])
+        comps = np.array(
+            [
+                [EOS, PAD, PAD],  # finished; R1, R2
+                [B, B, EOS],  # finished; R1, R2
+                [B, EOS, A],  # a after EOS: unfinished; whole sequence 3 a / 1 b: not R1
+                [A, B, B],  # no EOS: unfinished; 2 a / 3 b: not R1; R2 fails (a after b)
+                [EOS, B, B],  # b after EOS: unfinished; R1 holds over the whole sequence (2 a / 2 b), not up to EOS
+            ]
+        )
         m = grammar_metrics(prompts, comps)
         assert m["finished"]["n"] == 2 and m["all"]["finished"] == 0.4
         assert m["finished"]["r1"] == 1.0 and m["finished_over_all"]["r1"] == 0.4
@@ -181,7 +193,9 @@ class TestOfficialProtocol:
         prompts = prompt_set(8, 8).tokens[::7]
         fast = greedy_complete(model, prompts, 15)
         for i in range(2):
-            np.testing.assert_array_equal(fast[i], greedy_complete_predictor(TransformerPredictor(model, i), prompts, 15))
+            np.testing.assert_array_equal(
+                fast[i], greedy_complete_predictor(TransformerPredictor(model, i), prompts, 15)
+            )
 
 
 class TestTraining:
@@ -193,8 +207,11 @@ class TestTraining:
         _, ma, _ = load_model(tmp_path / "a", which="final")
         _, mb, _ = load_model(tmp_path / "b", which="final")
         assert all(torch.equal(x, y) for x, y in zip(ma.state_dict().values(), mb.state_dict().values(), strict=True))
-        train(micro(**{"model.dropout": 0.1, "train.variant": "adversarial", "train.seeds": (1,)}),
-              tmp_path / "c", progress=False)
+        train(
+            micro(**{"model.dropout": 0.1, "train.variant": "adversarial", "train.seeds": (1,)}),
+            tmp_path / "c",
+            progress=False,
+        )
         _, mc, _ = load_model(tmp_path / "c", which="final")
         # Seed 1 stacked = seed 1 alone, as functions (the key bias has a zero gradient in exact
         # arithmetic, so Adam turns its rounding noise into ±lr steps that change no output).
@@ -217,12 +234,24 @@ class TestTraining:
         assert ck1["best_step"] == ck2["best_step"]
         assert all(torch.equal(x, y) for x, y in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True))
         with pytest.raises(ValueError, match="different config"):
-            train(micro(**{"train.lr": 0.5, "data.law": "pcfg", "data.batch_size": 8, "model.dropout": 0.1,
-                           "train.variant": "oracle"}), tmp_path / "part", progress=False)
+            train(
+                micro(
+                    **{
+                        "train.lr": 0.5,
+                        "data.law": "pcfg",
+                        "data.batch_size": 8,
+                        "model.dropout": 0.1,
+                        "train.variant": "oracle",
+                    }
+                ),
+                tmp_path / "part",
+                progress=False,
+            )
 
     def test_sgd_and_pad_ignoring_runs_record_provenance(self, tmp_path):
-        cfg = micro(**{"train.optimizer": "sgd", "train.lr": 0.05, "data.pad_targets": "ignore",
-                       "model.norm_first": False})
+        cfg = micro(
+            **{"train.optimizer": "sgd", "train.lr": 0.05, "data.pad_targets": "ignore", "model.norm_first": False}
+        )
         assert cfg.train.decay == 0.0  # plain SGD, as officially
         res = train(cfg, tmp_path / "r", progress=False)
         assert res.history[-1]["kl_per_token"][0] < res.history[0]["kl_per_token"][0]
@@ -236,8 +265,9 @@ class TestTraining:
 
     def test_the_completion_loss_setting_reaches_training(self, tmp_path):
         official = train(micro(**{"train.variant": "oracle"}), tmp_path / "o", progress=False)
-        corrected = train(micro(**{"train.variant": "oracle", "train.completion_loss": "corrected"}), tmp_path / "c",
-                          progress=False)
+        corrected = train(
+            micro(**{"train.variant": "oracle", "train.completion_loss": "corrected"}), tmp_path / "c", progress=False
+        )
         assert official.history[0] == corrected.history[0]  # same initialisation
         assert official.history[-1]["kl_per_token"] != corrected.history[-1]["kl_per_token"]
 

@@ -65,7 +65,11 @@ def _claim(func):
 
 
 def test_a_check_that_accepts_any_control_fails():
-    rec = _run_one(_claim(lambda: Outcome(Check(True), (Control("wrong", Check(False, refuted=True)), Control("same", Check(True))))))
+    rec = _run_one(
+        _claim(
+            lambda: Outcome(Check(True), (Control("wrong", Check(False, refuted=True)), Control("same", Check(True))))
+        )
+    )
     assert rec.status == "fail" and [c["rejected"] for c in rec.negative_controls] == [True, False]
     assert [c["verdict"] for c in rec.negative_controls] == ["refuted", "held"]
 
@@ -113,12 +117,40 @@ def test_unknown_claim_id_is_rejected():
 
 
 def _fixed_records():
-    ok = ClaimRecord("A1", "first", "stmt", "meth", "src", "pass", {"held": True, "x": 0.5}, [{"description": "c", "rejected": True, "evidence": {"x": 1.0}}], 0.01)
-    bad = ClaimRecord("B2", "second", "stmt", "meth", "src", "fail", {"held": False}, [{"description": "c", "rejected": False, "evidence": {}}], 0.02, "ValueError: no")
+    ok = ClaimRecord(
+        "A1",
+        "first",
+        "stmt",
+        "meth",
+        "src",
+        "pass",
+        {"held": True, "x": 0.5},
+        [{"description": "c", "rejected": True, "evidence": {"x": 1.0}}],
+        0.01,
+    )
+    bad = ClaimRecord(
+        "B2",
+        "second",
+        "stmt",
+        "meth",
+        "src",
+        "fail",
+        {"held": False},
+        [{"description": "c", "rejected": False, "evidence": {}}],
+        0.02,
+        "ValueError: no",
+    )
     return [ok, bad]
 
 
-META = {"commit": "abc123", "dirty": False, "date": "2026-01-01T00:00:00+00:00", "versions": {"numpy": "2"}, "platform": "x", "config": {"only": None}}
+META = {
+    "commit": "abc123",
+    "dirty": False,
+    "date": "2026-01-01T00:00:00+00:00",
+    "versions": {"numpy": "2"},
+    "platform": "x",
+    "config": {"only": None},
+}
 
 
 def test_markdown_structure():
@@ -151,12 +183,17 @@ def test_html_is_standalone_and_complete():
 
 def test_figures_are_written_and_embedded(tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
-    rec = ClaimRecord("F", "t", "s", "m", "src", "pass", {"held": True}, [], 0.0, None, [Figure("demo-fig", "a caption", png)])
+    rec = ClaimRecord(
+        "F", "t", "s", "m", "src", "pass", {"held": True}, [], 0.0, None, [Figure("demo-fig", "a caption", png)]
+    )
     paths = write_reports([rec], META, tmp_path)
     assert (tmp_path / "proof-check-demo-fig.png").read_bytes() == png
     assert "![a caption](proof-check-demo-fig.png)" in (tmp_path / "proof-check.md").read_text()
     assert "data:image/png;base64," in (tmp_path / "proof-check.html").read_text() and len(paths) == 4
-    assert json.loads((tmp_path / "proof-check.json").read_text())["claims"][0]["figures"][0]["file"] == "proof-check-demo-fig.png"
+    assert (
+        json.loads((tmp_path / "proof-check.json").read_text())["claims"][0]["figures"][0]["file"]
+        == "proof-check-demo-fig.png"
+    )
     with pytest.raises(ValueError, match="not a PNG"):
         Figure("x", "c", b"GIF89a")
     with pytest.raises(ValueError, match="figure name"):
@@ -165,7 +202,11 @@ def test_figures_are_written_and_embedded(tmp_path):
 
 def test_write_reports_is_atomic(tmp_path):
     paths = write_reports(_fixed_records(), META, tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["proof-check.html", "proof-check.json", "proof-check.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "proof-check.html",
+        "proof-check.json",
+        "proof-check.md",
+    ]
     assert all(p.stat().st_size > 0 for p in paths)
 
 

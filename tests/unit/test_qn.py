@@ -35,10 +35,12 @@ B2 = (Fraction(1, 6), Fraction(1, 3), Fraction(1, 2))
 
 def _iid_pair() -> HMMMixture:
     """Two one-state concepts emitting i.i.d. tokens with B1 and B2, prior (1/2, 1/2)."""
-    return HMMMixture.from_hmms([
-        CategoricalHMM([1.0], [[1.0]], [[float(x) for x in B1]]),
-        CategoricalHMM([1.0], [[1.0]], [[float(x) for x in B2]]),
-    ])
+    return HMMMixture.from_hmms(
+        [
+            CategoricalHMM([1.0], [[1.0]], [[float(x) for x in B1]]),
+            CategoricalHMM([1.0], [[1.0]], [[float(x) for x in B2]]),
+        ]
+    )
 
 
 class TestTwoIidConcepts:
@@ -221,7 +223,9 @@ def test_q_n_samples_like_any_predictor() -> None:
 
 def test_kernel_keeps_paths_whose_linear_step_underflows() -> None:
     """A weight e^-690 times a transition 1e-30: the max-shifted product underflows, logsumexp does not."""
-    hmm = CategoricalHMM([1 / (1 + 1e-300), 1e-300 / (1 + 1e-300)], [[1.0, 0.0], [1 - 1e-30, 1e-30]], [[1.0, 0.0], [0.5, 0.5]])
+    hmm = CategoricalHMM(
+        [1 / (1 + 1e-300), 1e-300 / (1 + 1e-300)], [[1.0, 0.0], [1 - 1e-30, 1e-30]], [[1.0, 0.0], [0.5, 0.5]]
+    )
     mix = as_mixture(hmm)
     t = PromptTemplate(2, 1, delimiter=1)
     got = swap_identity(mix, t, tie_policy="keep")

@@ -60,7 +60,12 @@ def test_bound_is_linked_to_the_swap_cost():
     good = kl_identities._bound(sp.log(1 / kl_identities._CMIN), kl_identities._TRUE_TERMS, 1 / (1 + v))
     assert good.passed
     # a smaller constant (ln(1/p1)) is refuted where p1 ≈ 1, and ρ > 1 by the limit
-    at = {c: sp.Rational(1, 100), d: sp.Integer(1), sp.Symbol("e", nonnegative=True): 0, sp.Symbol("f", nonnegative=True): sp.Rational(1, 7)}
+    at = {
+        c: sp.Rational(1, 100),
+        d: sp.Integer(1),
+        sp.Symbol("e", nonnegative=True): 0,
+        sp.Symbol("f", nonnegative=True): sp.Rational(1, 7),
+    }
     wrong_c = kl_identities._bound(sp.log(1 / kl_identities._P1), (), 1 / (1 + v), point=at)
     assert not wrong_c.passed and wrong_c.refuted
     assert kl_identities._bound(sp.log(1 / kl_identities._CMIN), kl_identities._TRUE_TERMS, 1 + v).refuted

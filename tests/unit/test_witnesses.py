@@ -115,7 +115,12 @@ def test_interval_contains_analytic_value_and_accounts_for_unexplored_mass(ood_p
     truth = np.where(d >= 0, (1 - s) ** np.maximum(d, 0) * s, 0.0)
     assert np.all(r.r1_lower <= truth) and np.all(truth <= r.r1_upper)
     np.testing.assert_allclose(r.unexplored, (1 - s) ** depth, rtol=1e-12)
-    np.testing.assert_allclose(r.r1_upper - r.r1_lower, np.where(d >= depth, (1 - s) ** depth, 0) + (1 - s) ** depth * (d < depth), rtol=1e-7, atol=1e-15)  # growth (1 + 1e-9)^depth
+    np.testing.assert_allclose(
+        r.r1_upper - r.r1_lower,
+        np.where(d >= depth, (1 - s) ** depth, 0) + (1 - s) ** depth * (d < depth),
+        rtol=1e-7,
+        atol=1e-15,
+    )  # growth (1 + 1e-9)^depth
 
 
 def test_pruning_and_node_cap_keep_the_interval_valid(ood_prompts):
