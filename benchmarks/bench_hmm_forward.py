@@ -110,7 +110,7 @@ def scale(args: argparse.Namespace) -> None:
         ).tokens
         mix.next_token_probs(one.select(np.arange(1), width=5))  # compile
         tracemalloc.start()
-        (post, pred), t = timed(lambda: mix.bayes(one))  # noqa: B023
+        (post, pred), t = timed(lambda: mix.bayes(one))
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

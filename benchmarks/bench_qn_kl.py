@@ -38,8 +38,8 @@ def main() -> None:
     print(f"demo mixture {DEMO_CONFIG.dataset_id()}, k = {DEMO_K}")
     for n in args.brute_shots:
         t = PromptTemplate(DEMO_K, n)
-        ident, t_id = timed(lambda: swap_identity(mix, t))  # noqa: B023
-        brute, t_bf = timed(lambda: kl_by_sequences(mix, SwapModel(mix, t), t.length + 1))  # noqa: B023
+        ident, t_id = timed(lambda: swap_identity(mix, t))
+        brute, t_bf = timed(lambda: kl_by_sequences(mix, SwapModel(mix, t), t.length + 1))
         rel = abs(brute - ident.kl) / ident.kl
         print(
             f"n = {n}: identity over {ident.n_strings:,} prompt strings {t_id:8.4f} s; brute force over "
@@ -54,7 +54,7 @@ def main() -> None:
         if (t.length - n) * math.log(3) > math.log(5e8):
             print(f"stopping at n = {n}: S_n would have 3^{t.length - n} strings")
             break
-        res, sec = timed(lambda: swap_identity(mix, t, max_strings=10**9))  # noqa: B023
+        res, sec = timed(lambda: swap_identity(mix, t, max_strings=10**9))
         print(f"  exact identity n = {n:2d}: {res.n_strings:>13,} strings  {sec:8.3f} s  KL = {res.kl:.6e}")
         if sec > args.budget:
             break
