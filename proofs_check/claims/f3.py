@@ -191,6 +191,7 @@ def _ln_error_form() -> Check:
     var = sp.Add(*[(x - mu) ** 2 for x in H]) / len(H)
     lhs = _layernorm(tuple(SCALE_S * x for x in H), eps)[0] - _layernorm(H, eps)[0]
     rhs = (H[0] - mu) * (SCALE_S / sp.sqrt(SCALE_S**2 * var + eps) - 1 / sp.sqrt(var + eps))
+
     # expand the radicands so that both sides use the same square roots
     def expand_radicands(x: sp.Expr) -> sp.Expr:
         return x.replace(
