@@ -10,8 +10,7 @@ from typing import Any
 
 from exact.core.artifacts import provenance
 from exact.core.cli import add_json_flag, add_out_flag, command_main, print_json
-from proofs_check.registry import ClaimRecord, registered, run_claims
-from proofs_check.report import render_json, write_reports
+from proofs_check.registry import ClaimRecord
 
 
 def add_parser(sub: Any) -> None:
@@ -38,6 +37,10 @@ def _progress(n: int, total: int, rec: ClaimRecord) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the claims import sympy and torch: only when a check runs, never for `nonident --help`
+    from proofs_check.catalog import registered, run_claims
+    from proofs_check.report import render_json, write_reports
+
     if args.list:
         claims = registered()
         if args.json:

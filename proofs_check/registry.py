@@ -10,8 +10,9 @@ mismatch of computed values, or a sign SymPy decides. A control that merely
 could not be proved (an identity that did not simplify, a sign SymPy cannot
 decide) is *inconclusive* and makes the claim fail.
 
-Register with :func:`claim`; run with :func:`run_claims`, which never lets one
-claim's exception stop the others (an exception is a failure with its message).
+Register with :func:`claim`; run one with :func:`run_one`, which never lets a
+claim's exception escape (an exception is a failure with its message). The catalog
+of claims, their report order and ``run_claims`` are in :mod:`proofs_check.catalog`.
 
 A claim declares what it needs beyond the exact engines (``needs``):
 
@@ -19,8 +20,6 @@ A claim declares what it needs beyond the exact engines (``needs``):
 * ``"artifacts"`` — it reads committed artifacts; its function takes the keyword
   ``artifacts`` (a directory), which ``nonident check --artifacts DIR`` passes on.
 
-The report order is :data:`proofs_check.claims.REPORT_ORDER`, the one list of claim
-ids: a registered claim missing from it, or an id in it that nothing registers, is an error.
 """
 
 from __future__ import annotations
@@ -28,14 +27,25 @@ from __future__ import annotations
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exact.core.validate import InputError
 
-__all__ = ["Check", "Control", "Figure", "Outcome", "Claim", "ClaimRecord", "claim", "registered", "run_claims"]
+__all__ = [
+    "NEEDS",
+    "Check",
+    "Control",
+    "Figure",
+    "Outcome",
+    "Claim",
+    "ClaimRecord",
+    "claim",
+    "registrations",
+    "run_one",
+]
 
 
 @dataclass(frozen=True)
@@ -172,27 +182,12 @@ def claim(
     return register
 
 
-def registered() -> dict[str, Claim]:
-    """All claims in report order (:data:`proofs_check.claims.REPORT_ORDER`).
-
-    Raises
-    ------
-    RuntimeError
-        If a registered claim is missing from the order or an id in the order is not registered.
-    """
-    from proofs_check.claims import REPORT_ORDER  # importing the package registers the claims
-
-    missing = [cid for cid in _REGISTRY if cid not in REPORT_ORDER]
-    ghosts = [cid for cid in REPORT_ORDER if cid not in _REGISTRY]
-    if missing or ghosts or len(set(REPORT_ORDER)) != len(REPORT_ORDER):
-        raise RuntimeError(
-            f"proofs_check.claims.REPORT_ORDER must list every registered claim once: not listed {missing}, "
-            f"listed but not registered {ghosts}"
-        )
-    return {cid: _REGISTRY[cid] for cid in REPORT_ORDER}
+def registrations() -> dict[str, Claim]:
+    """Every claim registered so far, in registration order (a copy)."""
+    return dict(_REGISTRY)
 
 
-def _run_one(c: Claim, artifacts: Path | None = None) -> ClaimRecord:
+def run_one(c: Claim, artifacts: Path | None = None) -> ClaimRecord:
     start = time.perf_counter()
     try:
         if "artifacts" in c.needs:
@@ -240,32 +235,3 @@ def _run_one(c: Claim, artifacts: Path | None = None) -> ClaimRecord:
         None,
         list(out.figures),
     )
-
-
-def run_claims(
-    only: Iterable[str] | None = None,
-    progress: Callable[[int, int, ClaimRecord], None] | None = None,
-    artifacts: str | Path | None = None,
-) -> list[ClaimRecord]:
-    """Run the registered claims (or those in ``only``) and return their records.
-
-    ``artifacts`` is the directory of committed artifacts that claims needing them read
-    (``nonident check`` passes ``reports``).
-
-    Raises
-    ------
-    ValueError
-        If ``only`` names a claim that is not registered.
-    """
-    claims = registered()
-    ids = list(claims) if only is None else list(dict.fromkeys(only))  # each claim once, in order
-    unknown = [i for i in ids if i not in claims]
-    if unknown:
-        raise InputError(f"only names unknown claim {unknown[0]!r}; known: {', '.join(claims)}")
-    records = []
-    for n, cid in enumerate(ids, 1):
-        rec = _run_one(claims[cid], None if artifacts is None else Path(artifacts))
-        records.append(rec)
-        if progress is not None:
-            progress(n, len(ids), rec)
-    return records

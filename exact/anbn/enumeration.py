@@ -55,7 +55,7 @@ def _fmt_bytes(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-def _check_length(value: object, name: str, *, max_bytes: int, words) -> int:  # type: ignore[no-untyped-def]
+def _check_length(value: object, name: str, *, max_bytes: int, words) -> int:
     max_bytes = check_int(max_bytes, "max_bytes")
     value = check_int(value, name, maximum=MAX_WORD_LENGTH, why=" (words are coded in an int64)")
     need = BYTES_PER_WORD * words(value)
@@ -67,7 +67,7 @@ def _check_length(value: object, name: str, *, max_bytes: int, words) -> int:  #
     return value
 
 
-def _fill_layer(dist: AnbnDistribution, length: int, *out: NDArray) -> None:  # type: ignore[type-arg]
+def _fill_layer(dist: AnbnDistribution, length: int, *out: NDArray) -> None:
     """Run the layer kernel into the caller's (contiguous) output slices."""
     log_pmf, log_sf = dist.law.tables(length + 1)
     _k.enumerate_layer(length, log_pmf, log_sf, *out)

@@ -141,7 +141,7 @@ class UniformLength(LengthLaw):
         ``N ≥ 1``.
     """
 
-    n_max: int  # type: ignore[assignment]
+    n_max: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_max", check_int(self.n_max, "n_max"))
@@ -183,7 +183,7 @@ class GeometricLength(LengthLaw):
     """
 
     rho: Fraction
-    n_max: None = field(default=None, init=False)  # type: ignore[assignment]
+    n_max: None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         rho = _as_fraction(self.rho, "rho")
@@ -250,7 +250,7 @@ class TruncatedLength(LengthLaw):
     """
 
     base: LengthLaw
-    n_max: int  # type: ignore[assignment]
+    n_max: int
     renormalise: bool = False
 
     def __post_init__(self) -> None:

@@ -59,12 +59,12 @@ def check_float(value: object, name: str, lo: float, hi: float, *, lo_open: bool
         raise InputTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
-        v = float(value)  # type: ignore[arg-type]
+        v = float(value)
         ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
     if not ok:
         lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
         raise InputError(f"{name} must be a number in {lb}{lo}, {hi}{rb}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def check_stochastic(

@@ -127,6 +127,12 @@ def _reaches_delimiter(transmat: NDArray[np.float64], emits_delim: NDArray[np.bo
     return len(reach) == transmat.shape[0]
 
 
+def _entropy(seq: np.random.SeedSequence) -> int | list[int]:
+    """The entropy a seed sequence was built from: the seed, or ``[run seed, stream key]``."""
+    e = seq.entropy
+    return int(e) if isinstance(e, (int, np.integer)) else [int(x) for x in e or ()]
+
+
 def check_assumptions(
     mixture: HMMMixture | GincMixture,
     *,
@@ -176,4 +182,4 @@ def check_assumptions(
             per_token = (ll[:, i] - ll[:, j]) / length
             rates[i, j] = float(per_token.mean())
             half[i, j] = 1.959963984540054 * float(per_token.std(ddof=1)) / math.sqrt(n_samples)
-    return AssumptionReport(irreducible, aperiodic, reach, rates, half, length, n_samples, root.entropy)
+    return AssumptionReport(irreducible, aperiodic, reach, rates, half, length, n_samples, _entropy(root))

@@ -240,7 +240,7 @@ def _epsilon_ball(e: object) -> arb:
             arb(e)
             if isinstance(e, str)
             else (arb(float(e)) if isinstance(e, (int, float)) and not isinstance(e, bool) else None)
-        )  # type: ignore[arg-type]
+        )
     except (ValueError, TypeError):
         ball = None
     if ball is None or not ball > 0 or not ball.is_finite():

@@ -243,7 +243,7 @@ def check_padding_floor() -> Outcome:
 PAPER_COUNTS = {"id": 5, "ood": 251, "ood_r1_already": 69, "ood_violating_r2": 247, "ood_r2_more_b": 4}
 
 
-def _brute_counts(is_id) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _brute_counts(is_id) -> dict[str, int]:
     """Counts over all a/b words of length 8 with string rules (independent of exact/)."""
     counts = dict.fromkeys(PAPER_COUNTS, 0)
     for letters in itertools.product("ab", repeat=PROMPT_LENGTH):

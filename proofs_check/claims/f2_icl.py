@@ -17,6 +17,7 @@ equals ``p`` elsewhere (:class:`exact.icl.qn.SwapModel`), on the demo mixture of
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import math
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 from exact import TokenBatch
 from exact.core.kl import kl_by_sequences
 from exact.core.predictor import NextTokenProbs, Predictor
+from exact.core.rng import stream
 from exact.hmm.ginc import generate_ginc
 from exact.hmm.mixture import HMMMixture
 from exact.hmm.prompts import PromptTemplate, prompt_set_log_prob
@@ -57,7 +59,6 @@ RTOL = 1e-10
 BALL_RTOL = 1e-12
 EPSILON = 1e-9
 PLOT_SHOTS = 40
-_CACHE: dict[str, object] = {}
 DEMO_DESCRIPTION = (
     f"{DEMO_CONFIG.n_concepts} concepts, {DEMO_CONFIG.n_values} values × {DEMO_CONFIG.n_slots} slots, "
     f"{DEMO_CONFIG.n_symbols} symbols, η = {DEMO_CONFIG.emission_smoothing}, seed {DEMO_CONFIG.seed}, k = {DEMO_K}"
@@ -68,10 +69,11 @@ def _mix() -> HMMMixture:
     return generate_ginc(DEMO_CONFIG).mixture
 
 
+@functools.cache
 def _table() -> IclTable:
-    if "table" not in _CACHE:
-        _CACHE["table"] = icl_table(_mix(), DEMO_K, TABLE_SHOTS, accuracy_prompts=2000, seed=DEMO_CONFIG.seed + 3)
-    return _CACHE["table"]  # type: ignore[return-value]
+    """The demo table, computed once per process (three claims read it)."""
+    prompts = stream(DEMO_CONFIG.seed, "prompts")
+    return icl_table(_mix(), DEMO_K, TABLE_SHOTS, accuracy_prompts=2000, seed=prompts)
 
 
 class _Modified:

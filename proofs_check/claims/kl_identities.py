@@ -92,7 +92,7 @@ def _a1_model() -> tuple[TabularAR, list[Prefix], np.random.Generator]:
 # ---------------------------------------------------------------------------- chain rule
 
 
-def _chain_rule(weight: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:  # type: ignore[type-arg]
+def _chain_rule(weight: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:
     p, q = binary_ar("p", DEPTH), binary_ar("q", DEPTH)
     rhs = sp.Add(*[weight(p, q, s) * _row_kl(p, q, s) for s in p])
     return identity(
@@ -136,7 +136,7 @@ def check_chain_rule() -> Outcome:
 S_L1: list[Prefix] = [(0,), (1, 0)]  # prefix-free, at two depths
 
 
-def _lemma_l1(term: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:  # type: ignore[type-arg]
+def _lemma_l1(term: Callable[[dict, dict, Prefix], sp.Expr]) -> Check:
     p = binary_ar("p", DEPTH)
     new = binary_ar("q", DEPTH)
     q = {s: (new[s] if s in S_L1 else p[s]) for s in p}  # q = p except at S
@@ -342,7 +342,7 @@ def check_inequalities() -> Outcome:
 # ---------------------------------------------------------------------------- the ε-bound
 
 
-def _bound(constant: sp.Expr, terms: tuple[sp.Expr, ...], rho: sp.Expr, point: dict | None = None) -> Check:  # type: ignore[type-arg]
+def _bound(constant: sp.Expr, terms: tuple[sp.Expr, ...], rho: sp.Expr, point: dict | None = None) -> Check:
     """KL(p‖q_n) = Σ m_s k_s ≤ P(S)·constant, and ρ^n·ln(1/c_min) → 0.
 
     ``k_s = (p1−p2) ln(p1/p2) ≤ constant`` is shown per prompt as a sum of proven

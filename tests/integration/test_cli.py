@@ -150,7 +150,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
 def two_fake_claims(monkeypatch):
     """The registry replaced by two instant claims: the CLI is tested without re-running the real ones
     (`nonident check` runs those, once per CI run)."""
-    from proofs_check import claims, registry
+    from proofs_check import catalog, registry
 
     def good():
         return registry.Outcome(registry.Check(True), (registry.Control("wrong", registry.Check(False, refuted=True)),))
@@ -164,7 +164,7 @@ def two_fake_claims(monkeypatch):
         "demo-b": registry.Claim("demo-b", "B", "s", "m", "src", reads, ("artifacts",)),
     }
     monkeypatch.setattr(registry, "_REGISTRY", fake)
-    monkeypatch.setattr(claims, "REPORT_ORDER", tuple(fake))
+    monkeypatch.setattr(catalog, "REPORT_ORDER", tuple(fake))
 
 
 def test_check_writes_reports_and_lists(capsys, tmp_path, two_fake_claims):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from proofs_check.claims import REPORT_ORDER
+from proofs_check.catalog import REPORT_ORDER, registered, run_claims
 from proofs_check.registry import (
     _REGISTRY,
     Check,
@@ -15,10 +15,8 @@ from proofs_check.registry import (
     Control,
     Figure,
     Outcome,
-    _run_one,
     claim,
-    registered,
-    run_claims,
+    run_one,
 )
 from proofs_check.report import render_html, render_json, render_markdown, write_reports
 from proofs_check.symbolic import identity
@@ -53,8 +51,8 @@ def test_an_artifact_claim_gets_the_directory_it_is_given(tmp_path):
         return Outcome(Check(True), (Control("c", Check(False, refuted=True)),))
 
     c = Claim("art", "t", "s", "m", "src", needs_files, ("artifacts",))
-    assert _run_one(c, tmp_path).status == "pass" and seen == [tmp_path]
-    rec = _run_one(c)  # no directory: a failure that says what is missing, never a guess
+    assert run_one(c, tmp_path).status == "pass" and seen == [tmp_path]
+    rec = run_one(c)  # no directory: a failure that says what is missing, never a guess
     assert rec.status == "fail" and "nonident check --artifacts" in rec.error
     with pytest.raises(ValueError, match="needs must be among"):
         claim(id="x", title="t", statement="s", method="m", source="src", needs=("gpu",))
@@ -65,7 +63,7 @@ def _claim(func):
 
 
 def test_a_check_that_accepts_any_control_fails():
-    rec = _run_one(
+    rec = run_one(
         _claim(
             lambda: Outcome(Check(True), (Control("wrong", Check(False, refuted=True)), Control("same", Check(True))))
         )
@@ -78,7 +76,7 @@ def test_an_inconclusive_control_is_not_a_rejection():
     """A control that merely failed to simplify proves nothing (it might be true)."""
     true_identity = identity(sp.sqrt(c**2 + 2 * c * d + d**2), c + d)  # true, yet not reduced by cancel
     assert not true_identity.passed and not true_identity.refuted
-    rec = _run_one(_claim(lambda: Outcome(Check(True), (Control("true but unsimplified", true_identity),))))
+    rec = run_one(_claim(lambda: Outcome(Check(True), (Control("true but unsimplified", true_identity),))))
     assert rec.status == "fail" and rec.negative_controls[0]["verdict"] == "inconclusive"
 
 
@@ -91,7 +89,7 @@ def test_check_cannot_pass_and_be_refuted():
 
 
 def test_a_failing_check_fails():
-    assert _run_one(_claim(lambda: Outcome(Check(False), (Control("c", Check(False, refuted=True)),)))).status == "fail"
+    assert run_one(_claim(lambda: Outcome(Check(False), (Control("c", Check(False, refuted=True)),)))).status == "fail"
 
 
 def test_an_outcome_needs_a_control():
@@ -107,7 +105,7 @@ def test_an_exception_is_a_failure_with_its_message():
     def boom():
         raise RuntimeError("kaboom")
 
-    rec = _run_one(_claim(boom))
+    rec = run_one(_claim(boom))
     assert rec.status == "fail" and "kaboom" in rec.error
 
 
