@@ -20,7 +20,18 @@ from numpy.typing import NDArray
 #: Tolerance on the row sums of a stochastic matrix or a predictor's output rows.
 ROW_SUM_TOL = 1e-9
 
-__all__ = ["ROW_SUM_TOL", "InputError", "InputTypeError", "check_float", "check_int", "check_stochastic", "require"]
+__all__ = [
+    "ROW_SUM_TOL",
+    "InputError",
+    "InputTypeError",
+    "check_float",
+    "check_int",
+    "check_stochastic",
+    "is_integer",
+    "is_number",
+    "require",
+    "require_type",
+]
 
 
 class InputError(ValueError):
@@ -31,10 +42,26 @@ class InputTypeError(TypeError):
     """An input of the wrong type (a ``TypeError`` that names the parameter and the type)."""
 
 
-def require(ok: bool, message: str) -> None:
-    """Raise :class:`InputError` with ``message`` unless ``ok``."""
+def is_integer(x: object) -> bool:
+    """``x`` is an integer (``bool`` excluded)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def is_number(x: object) -> bool:
+    """``x`` is a real number (``bool`` excluded)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def require(ok: bool, name: str, value: object, what: str) -> None:
+    """Raise :class:`InputError` (``"{name} must be {what}, got {value!r}"``) unless ``ok``."""
     if not ok:
-        raise InputError(message)
+        raise InputError(f"{name} must be {what}, got {value!r}")
+
+
+def require_type(ok: bool, name: str, value: object, what: str) -> None:
+    """Raise :class:`InputTypeError` (``"{name} must be {what}, got TYPE VALUE"``) unless ``ok``."""
+    if not ok:
+        raise InputTypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
 
 
 def check_int(value: object, name: str, *, minimum: int = 1, maximum: int | None = None, why: str = "") -> int:

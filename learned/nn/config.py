@@ -8,26 +8,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from exact.core.validate import InputError
+from exact.core.validate import is_integer, is_number, require, require_type
 
-__all__ = ["POSITIONS", "ModelConfig", "is_int", "is_num", "need"]
+__all__ = ["POSITIONS", "ModelConfig"]
 
 #: Positional information (ModelConfig.positions).
 POSITIONS = ("sinusoidal", "none", "batch-row")
-
-
-def need(ok: bool, name: str, value: object, what: str) -> None:
-    """Raise :class:`~exact.core.validate.InputError` naming ``name`` and ``value`` unless ``ok``."""
-    if not ok:
-        raise InputError(f"{name} must be {what}, got {value!r}")
-
-
-def is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def is_num(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -64,18 +50,21 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "d_ff", "n_layers", "max_len", "vocab_size"):
             v = getattr(self, name)
-            need(is_int(v) and v >= 1, f"model.{name}", v, "a positive integer")
-        need(self.d_model % self.n_heads == 0, "model.d_model", self.d_model, f"divisible by n_heads={self.n_heads}")
-        need(self.d_model % 2 == 0, "model.d_model", self.d_model, "even (sinusoidal positions)")
-        need(is_num(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
-        need(
-            is_num(self.ln_eps) and math.isfinite(self.ln_eps) and self.ln_eps >= 0,
+            require_type(is_integer(v), f"model.{name}", v, "an integer")
+            require(v >= 1, f"model.{name}", v, "a positive integer")
+        require(self.d_model % self.n_heads == 0, "model.d_model", self.d_model, f"divisible by n_heads={self.n_heads}")
+        require(self.d_model % 2 == 0, "model.d_model", self.d_model, "even (sinusoidal positions)")
+        for name in ("dropout", "ln_eps"):
+            require_type(is_number(getattr(self, name)), f"model.{name}", getattr(self, name), "a number")
+        require(0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
+        require(
+            math.isfinite(self.ln_eps) and self.ln_eps >= 0,
             "model.ln_eps",
             self.ln_eps,
             "finite and ≥ 0",
         )
-        need(self.positions in POSITIONS, "model.positions", self.positions, f"one of {POSITIONS}")
-        need(self.vocab_size == 5, "model.vocab_size", self.vocab_size, "5 (a, b, SOS, EOS, PAD)")
+        require(self.positions in POSITIONS, "model.positions", self.positions, f"one of {POSITIONS}")
+        require(self.vocab_size == 5, "model.vocab_size", self.vocab_size, "5 (a, b, SOS, EOS, PAD)")
 
     def n_parameters(self) -> int:
         """Parameters of one model (matches the official counts for post-LN, docs/paper.md §5.2)."""

@@ -23,8 +23,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from exact.core.validate import InputError
-from learned.nn.config import ModelConfig, is_int, is_num, need
+from exact.core.validate import InputError, is_integer, is_number, require, require_type
+from learned.nn.config import ModelConfig
 
 __all__ = [
     "PRESETS",
@@ -60,11 +60,16 @@ class DataConfig:
     pad_targets: str = "include"  # "include" (official) or "ignore"
 
     def __post_init__(self) -> None:
-        need(self.law in ("uniform", "pcfg"), "data.law", self.law, "'uniform' or 'pcfg'")
-        need(is_int(self.n_max) and 4 <= self.n_max <= 2048, "data.n_max", self.n_max, "an integer in [4, 2048]")
-        need(is_num(self.rho) and 0 < self.rho < 1, "data.rho", self.rho, "in (0, 1)")
-        need(is_int(self.batch_size) and self.batch_size >= 1, "data.batch_size", self.batch_size, "a positive integer")
-        need(self.pad_targets in ("include", "ignore"), "data.pad_targets", self.pad_targets, "'include' or 'ignore'")
+        require(self.law in ("uniform", "pcfg"), "data.law", self.law, "'uniform' or 'pcfg'")
+        require_type(is_integer(self.n_max), "data.n_max", self.n_max, "an integer")
+        require(4 <= self.n_max <= 2048, "data.n_max", self.n_max, "an integer in [4, 2048]")
+        require_type(is_number(self.rho), "data.rho", self.rho, "a number")
+        require(0 < self.rho < 1, "data.rho", self.rho, "in (0, 1)")
+        require_type(is_integer(self.batch_size), "data.batch_size", self.batch_size, "an integer")
+        require(self.batch_size >= 1, "data.batch_size", self.batch_size, "a positive integer")
+        require(
+            self.pad_targets in ("include", "ignore"), "data.pad_targets", self.pad_targets, "'include' or 'ignore'"
+        )
 
     @property
     def width(self) -> int:
@@ -98,39 +103,47 @@ class TrainConfig:
     seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
-        need(self.variant in VARIANTS, "train.variant", self.variant, f"one of {VARIANTS}")
-        need(
+        require(self.variant in VARIANTS, "train.variant", self.variant, f"one of {VARIANTS}")
+        require(
             self.completion_loss in ("official", "corrected"),
             "train.completion_loss",
             self.completion_loss,
             "'official' or 'corrected'",
         )
-        need(self.optimizer in ("adamw", "sgd"), "train.optimizer", self.optimizer, "'adamw' or 'sgd'")
-        need(is_num(self.lr) and math.isfinite(self.lr) and self.lr > 0, "train.lr", self.lr, "finite and > 0")
+        require(self.optimizer in ("adamw", "sgd"), "train.optimizer", self.optimizer, "'adamw' or 'sgd'")
+        require_type(is_number(self.lr), "train.lr", self.lr, "a number")
+        require(math.isfinite(self.lr) and self.lr > 0, "train.lr", self.lr, "finite and > 0")
         wd = self.weight_decay
-        need(
-            wd is None or (is_num(wd) and math.isfinite(wd) and wd >= 0),
+        require_type(wd is None or is_number(wd), "train.weight_decay", wd, "a number or unset")
+        require(
+            wd is None or (math.isfinite(wd) and wd >= 0),
             "train.weight_decay",
             wd,
             "finite and ≥ 0 (or unset for the optimizer's default)",
         )
         for name in ("warmup", "steps", "eval_every", "checkpoint_every", "prompt_length", "max_pred_length"):
             v = getattr(self, name)
-            need(
-                is_int(v) and v >= (0 if name == "warmup" else 1),
+            require_type(is_integer(v), f"train.{name}", v, "an integer")
+            require(
+                v >= (0 if name == "warmup" else 1),
                 f"train.{name}",
                 v,
                 "a non-negative integer" if name == "warmup" else "a positive integer",
             )
-        need(isinstance(self.seeds, (tuple, list)), "train.seeds", self.seeds, "a sequence of integers")
-        seeds = tuple(self.seeds)
-        need(
-            len(seeds) >= 1 and all(is_int(s) and 0 <= s < 2**63 for s in seeds),
+        require_type(
+            isinstance(self.seeds, (tuple, list)) and all(is_integer(s) for s in self.seeds),
+            "train.seeds",
+            self.seeds,
+            "a sequence of integers",
+        )
+        seeds = tuple(int(s) for s in self.seeds)
+        require(
+            len(seeds) >= 1 and all(0 <= s < 2**63 for s in seeds),
             "train.seeds",
             self.seeds,
             "a non-empty list of integers in [0, 2^63)",
         )
-        need(len(set(seeds)) == len(seeds), "train.seeds", self.seeds, "free of repeats")
+        require(len(set(seeds)) == len(seeds), "train.seeds", self.seeds, "free of repeats")
         object.__setattr__(self, "seeds", seeds)
 
     @property
@@ -164,15 +177,17 @@ class RunConfig:
     preset: str = "paper"
 
     def __post_init__(self) -> None:
-        need(
+        require(
             self.train.prompt_length <= 2 * self.data.n_max,
             "train.prompt_length",
             self.train.prompt_length,
             f"≤ 2·data.n_max = {2 * self.data.n_max}",
         )
         reach = self.train.prompt_length + 1 + self.train.max_pred_length
-        need(reach <= self.model.max_len, "model.max_len", self.model.max_len, f"≥ prompt + generated tokens = {reach}")
-        need(
+        require(
+            reach <= self.model.max_len, "model.max_len", self.model.max_len, f"≥ prompt + generated tokens = {reach}"
+        )
+        require(
             self.data.width <= self.model.max_len,
             "model.max_len",
             self.model.max_len,
