@@ -39,7 +39,7 @@ def run(seeds: tuple[int, ...], steps: int, variant: str, root: str) -> tuple[fl
     )
     start = time.perf_counter()
     res = train(cfg, f"{root}/{'-'.join(map(str, seeds))}", progress=False, resume=False)
-    return time.perf_counter() - start, (res.history[0]["kl_per_token"], res.history[-1]["kl_per_token"])
+    return time.perf_counter() - start, (res.history[0].kl_per_token, res.history[-1].kl_per_token)
 
 
 def main() -> None:

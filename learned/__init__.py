@@ -54,6 +54,10 @@ _EXPORTS = {
     "greedy_complete": f"{_RE}.protocol",
     "greedy_complete_predictor": f"{_RE}.protocol",
     "reproduce_rule_extrapolation": f"{_RE}.reproduce",
+    # typed results (as_dict() gives the JSON of evaluation.json and the report)
+    "SeedEvaluation": f"{_RE}.results",
+    "RunEvaluation": f"{_RE}.results",
+    "ReproductionReport": f"{_RE}.results",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

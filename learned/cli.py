@@ -55,19 +55,20 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = preset(args.preset, **over)
     out = Path(args.out) if args.out else Path("runs") / f"anbn-{args.preset}-{cfg.train.variant}"
     result = train(cfg, out, device=args.device, resume=not args.restart, progress=not args.no_progress)
-    doc: dict[str, Any] = {
-        "run_dir": str(out),
-        "steps": result.steps,
-        "seconds": result.seconds,
-        "last": result.history[-1] if result.history else None,
-    }
+    last = result.history[-1] if result.history else None
     if args.json:
-        print_json(doc)
+        print_json(
+            {
+                "run_dir": str(out),
+                "steps": result.steps,
+                "seconds": result.seconds,
+                "last": last.as_dict() if last is not None else None,
+            }
+        )
     else:
-        last = doc["last"] or {}
         print(
             f"{out}: {result.steps} steps in {result.seconds:.0f} s; last exact KL per token "
-            + ", ".join(f"{x:.2e}" for x in last.get("kl_per_token", []))
+            + ", ".join(f"{x:.2e}" for x in (last.kl_per_token if last is not None else ()))
         )
         print(f"next: nonident evaluate {out}")
     return 0
@@ -76,25 +77,25 @@ def _run_train(args: argparse.Namespace) -> int:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from learned.rule_extrapolation.evaluate import evaluate_run
 
-    doc = evaluate_run(args.run_dir, which=args.which, device=args.device)
+    result = evaluate_run(args.run_dir, which=args.which, device=args.device)
     if args.json:
-        print_json(doc)
+        print_json(result.as_dict())
         return 0
-    s = doc["summary"]
-    print(f"{args.run_dir}: variant {doc['variant']}, {len(doc['per_seed'])} seed(s), {args.which} checkpoint")
+    s = result.summary
+    print(f"{args.run_dir}: variant {result.variant}, {len(result.per_seed)} seed(s), {args.which} checkpoint")
     print(
         f"{'seed':>5} {'step':>6} {'KL/token':>10} {'R1 fin %':>9} {'R1 all %':>9} {'fin %':>6} {'P(R1) interval %':>20}"
     )
-    for r in doc["per_seed"]:
-        e = r["extrapolation"]
+    for r in result.per_seed:
+        e = r.extrapolation
         print(
-            f"{r['seed']:>5} {r['selected_step']:>6} {r['exact']['kl_per_token']:>10.2e} "
-            f"{100 * r['ood']['finished']['r1']:>9.1f} {100 * r['ood']['finished_over_all']['r1']:>9.1f} "
-            f"{100 * r['ood']['all']['finished']:>6.1f} [{100 * e['r1_lower']:.2f}, {100 * e['r1_upper']:.2f}]"
+            f"{r.seed:>5} {r.selected_step:>6} {r.exact.kl_per_token:>10.2e} "
+            f"{100 * r.ood.finished.r1:>9.1f} {100 * r.ood.finished_over_all.r1:>9.1f} "
+            f"{100 * r.ood.all.finished:>6.1f} [{100 * e.r1_lower:.2f}, {100 * e.r1_upper:.2f}]"
         )
     print(
-        f"mean  KL/token {s['kl_per_token']['mean']:.2e}; OOD R1 finished {100 * s['ood_r1_finished']['mean']:.1f} "
-        f"± {100 * s['ood_r1_finished']['std']:.1f} %; written to {Path(args.run_dir) / 'evaluation.json'}"
+        f"mean  KL/token {s.kl_per_token.mean:.2e}; OOD R1 finished {100 * s.ood_r1_finished.mean:.1f} "
+        f"± {100 * s.ood_r1_finished.std:.1f} %; written to {Path(args.run_dir) / 'evaluation.json'}"
     )
     return 0
 
@@ -104,7 +105,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
     if args.experiment != "rule-extrapolation":
         raise CliError(f"experiment must be rule-extrapolation, got {args.experiment!r}")
-    doc = reproduce_rule_extrapolation(
+    report = reproduce_rule_extrapolation(
         args.preset,
         runs=args.runs,
         reports=args.out,
@@ -114,11 +115,11 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     )
     if args.json:
         print_json(
-            {k: v for k, v in doc.items() if k != "variants"}
-            | {"summary": {v: d["summary"] for v, d in doc["variants"].items()}}
+            {k: v for k, v in report.as_dict().items() if k != "variants"}
+            | {"summary": {v: arm.evaluation.summary.as_dict() for v, arm in report.variants.items()}}
         )
     else:
-        print(render_markdown(doc))
+        print(render_markdown(report))
     return 0
 
 

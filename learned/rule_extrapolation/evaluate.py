@@ -12,12 +12,17 @@ the official model selection) :func:`evaluate_run` reports
   :class:`~learned.nn.predictor.TransformerPredictor`), and
 * means and standard deviations over seeds.
 
-The result is written to ``RUN_DIR/evaluation.json`` with provenance.
+The results are typed (:mod:`learned.rule_extrapolation.results`): one
+:class:`~learned.rule_extrapolation.results.SeedEvaluation` per seed and a
+:class:`~learned.rule_extrapolation.results.RunEvaluation` for the run, whose
+``as_dict()`` is written to ``RUN_DIR/evaluation.json`` with provenance.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,14 @@ from learned.rule_extrapolation.config import RunConfig
 from learned.rule_extrapolation.data import prompt_set, sentence_set
 from learned.rule_extrapolation.losses import exact_test_loss
 from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete
+from learned.rule_extrapolation.results import (
+    ExtrapolationSummary,
+    GrammarMetrics,
+    RunEvaluation,
+    RunSummary,
+    SeedEvaluation,
+    SeedExactLoss,
+)
 from learned.rule_extrapolation.train import load_model
 
 __all__ = ["EXTRAPOLATION_SETTINGS", "evaluate_model", "evaluate_run", "summarise"]
@@ -44,26 +57,9 @@ __all__ = ["EXTRAPOLATION_SETTINGS", "evaluate_model", "evaluate_run", "summaris
 EXTRAPOLATION_SETTINGS: dict[str, Any] = {"max_completion_length": 24, "prune_below": 1e-4, "max_nodes": 20_000}
 
 
-def _mean_std(values: list[float]) -> dict[str, Any]:
-    arr = np.asarray(values, dtype=float)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0, "values": arr.tolist()}
-
-
-def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean ± sample std over seeds of the headline numbers."""
-    pick = {
-        "kl_per_token": lambda r: r["exact"]["kl_per_token"],
-        "kl_sequence": lambda r: r["exact"]["kl_sequence"],
-        "test_loss": lambda r: r["exact"]["test_loss"],
-        "ood_r1_finished": lambda r: r["ood"]["finished"]["r1"],
-        "ood_r1_finished_over_all": lambda r: r["ood"]["finished_over_all"]["r1"],
-        "ood_r1_all_official": lambda r: r["ood"]["all"]["r1"],
-        "ood_finished": lambda r: r["ood"]["all"]["finished"],
-        "id_r1_finished": lambda r: r["id"]["finished"]["r1"],
-        "ood_r1_probability_lower": lambda r: r["extrapolation"]["r1_lower"],
-        "ood_r1_probability_upper": lambda r: r["extrapolation"]["r1_upper"],
-    }
-    return {k: _mean_std([f(r) for r in per_seed]) for k, f in pick.items()}
+def summarise(per_seed: Sequence[SeedEvaluation]) -> RunSummary:
+    """Mean ± sample std over seeds of the headline numbers (:meth:`RunSummary.of`)."""
+    return RunSummary.of(per_seed)
 
 
 def evaluate_model(
@@ -72,8 +68,11 @@ def evaluate_model(
     *,
     device: torch.device | str = "cpu",
     extrapolation: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Exact loss, official metrics and certified extrapolation of every stacked model, one dict per seed."""
+) -> list[SeedEvaluation]:
+    """Exact loss, official metrics and certified extrapolation of every stacked model, one per seed.
+
+    The rows carry no ``selected_step`` (a bare model does not know it); :func:`evaluate_run` adds it.
+    """
     unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
     if unknown:
         raise InputError(f"extrapolation accepts {sorted(EXTRAPOLATION_SETTINGS)}, got {sorted(unknown)}")
@@ -91,24 +90,19 @@ def evaluate_model(
             TransformerPredictor(model, i), TokenBatch(ood, np.full(len(ood), ood.shape[1])), **settings
         )
         per_seed.append(
-            {
-                "seed": seed,
-                "exact": {
-                    "test_loss": float(loss.test_loss[i]),
-                    "floor": loss.floor,
-                    "kl_per_token": float(loss.kl_per_token[i]),
-                    "kl_sequence": float(loss.kl_sequence[i]),
-                    "targets_per_sequence": loss.targets_per_sequence,
-                },
-                "ood": grammar_metrics(ood, ood_comps[i]),
-                "id": grammar_metrics(idp, id_comps[i]),
-                "extrapolation": ext.summary()
-                | {
-                    "ended_mean": float(ext.ended.mean()),
-                    "malformed_mean": float(ext.malformed.mean()),
-                    "settings": settings,
-                },
-            }
+            SeedEvaluation(
+                seed=seed,
+                exact=SeedExactLoss(
+                    test_loss=float(loss.test_loss[i]),
+                    floor=loss.floor,
+                    kl_per_token=float(loss.kl_per_token[i]),
+                    kl_sequence=float(loss.kl_sequence[i]),
+                    targets_per_sequence=loss.targets_per_sequence,
+                ),
+                ood=GrammarMetrics.from_dict(grammar_metrics(ood, ood_comps[i]), at="grammar_metrics (OOD)"),
+                id=GrammarMetrics.from_dict(grammar_metrics(idp, id_comps[i]), at="grammar_metrics (ID)"),
+                extrapolation=ExtrapolationSummary.from_result(ext, settings),
+            )
         )
     return per_seed
 
@@ -120,24 +114,24 @@ def evaluate_run(
     device: str = "cpu",
     write: bool = True,
     extrapolation: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> RunEvaluation:
     """Evaluate every seed of the run in ``run_dir``; see the module docstring."""
     dev = resolve_device(device)
     cfg, model, ck = load_model(run_dir, which=which, device=str(dev))
-    per_seed = [
-        {"seed": r["seed"], "selected_step": int(ck["best_step"][i]) if which == "best" else cfg.train.steps} | r
+    per_seed = tuple(
+        replace(r, selected_step=int(ck["best_step"][i]) if which == "best" else cfg.train.steps)
         for i, r in enumerate(evaluate_model(cfg, model, device=dev, extrapolation=extrapolation))
-    ]
-    doc = {
-        "run_dir": str(run_dir),
-        "variant": cfg.train.variant,
-        "which": which,
-        "n_ood": per_seed[0]["ood"]["all"]["n"],
-        "n_id": per_seed[0]["id"]["all"]["n"],
-        "per_seed": per_seed,
-        "summary": summarise(per_seed),
-        "provenance": provenance(cfg.to_dict()) | {"device": str(dev)},
-    }
+    )
+    result = RunEvaluation(
+        run_dir=str(run_dir),
+        variant=cfg.train.variant,
+        which=which,
+        n_ood=per_seed[0].ood.all.n,
+        n_id=per_seed[0].id.all.n,
+        per_seed=per_seed,
+        summary=summarise(per_seed),
+        provenance=provenance(cfg.to_dict()) | {"device": str(dev)},
+    )
     if write:
-        atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(doc, indent=2, default=str))
-    return doc
+        atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result.as_dict(), indent=2, default=str))
+    return result

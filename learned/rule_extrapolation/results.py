@@ -598,7 +598,16 @@ class RunEvaluation:
 
 # --- training and the report ----------------------------------------------------------------------
 
-_HISTORY = ("step", "lr_next", "test_loss", "kl_per_token", "kl_sequence", "ood_r1_finished", "ood_r1_all", "ood_finished")
+_HISTORY = (
+    "step",
+    "lr_next",
+    "test_loss",
+    "kl_per_token",
+    "kl_sequence",
+    "ood_r1_finished",
+    "ood_r1_all",
+    "ood_finished",
+)
 
 
 @dataclass(frozen=True)

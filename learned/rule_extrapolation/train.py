@@ -12,7 +12,8 @@ parameters at its minimal test loss (the official model selection).
 
 Run directory (``out``): ``config.json`` (resolved config + provenance),
 ``checkpoint.pt`` (everything needed to resume, rewritten atomically every
-``checkpoint_every`` steps), ``history.json`` and, at the end, ``model.pt``
+``checkpoint_every`` steps), ``history.json`` (the rows of :attr:`TrainResult.history`,
+:class:`~learned.rule_extrapolation.results.HistoryPoint`) and, at the end, ``model.pt``
 (config, final and best parameters, best steps). An interrupted run resumes
 from its checkpoint and ends bit-identical to an uninterrupted one on the same
 machine (CPU; CUDA kernels are not guaranteed deterministic).
@@ -40,6 +41,7 @@ from learned.rule_extrapolation.config import RunConfig
 from learned.rule_extrapolation.data import PcfgSampler, extended_prompts, prompt_set, sentence_set
 from learned.rule_extrapolation.losses import completion_loss, exact_test_loss, lm_loss
 from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete
+from learned.rule_extrapolation.results import GrammarMetrics, HistoryPoint
 
 __all__ = ["DivergedError", "TrainResult", "load_model", "train"]
 
@@ -64,10 +66,24 @@ def _read(path: Path, what: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run directory.
+    steps : int
+        Optimiser steps done (all of ``train.steps`` unless stopped early).
+    seconds : float
+        Training wall time, over all sessions of a resumed run.
+    history : tuple[HistoryPoint, ...]
+        One row per evaluation along training (``history.json``).
+    """
+
     run_dir: Path
     steps: int
     seconds: float
-    history: list[dict[str, Any]]
+    history: tuple[HistoryPoint, ...]
 
 
 class _Progress:
@@ -106,19 +122,21 @@ def _save(path: Path, obj: dict[str, Any]) -> None:
 
 
 def _evaluate_point(
-    model: Transformer, cfg: RunConfig, tests: Any, ood: np.ndarray, device: torch.device
-) -> dict[str, Any]:
+    model: Transformer, cfg: RunConfig, tests: Any, ood: np.ndarray, device: torch.device, step: int, lr_next: float
+) -> HistoryPoint:
     loss = exact_test_loss(model, tests, device=device)
     comps = greedy_complete(model, ood, cfg.train.max_pred_length, device=device)
-    metrics = [grammar_metrics(ood, comps[i]) for i in range(model.n_models)]
-    return {
-        "test_loss": loss.test_loss.tolist(),
-        "kl_per_token": loss.kl_per_token.tolist(),
-        "kl_sequence": loss.kl_sequence.tolist(),
-        "ood_r1_finished": [m["finished"]["r1"] for m in metrics],
-        "ood_r1_all": [m["finished_over_all"]["r1"] for m in metrics],
-        "ood_finished": [m["all"]["finished"] for m in metrics],
-    }
+    metrics = [GrammarMetrics.from_dict(grammar_metrics(ood, comps[i])) for i in range(model.n_models)]
+    return HistoryPoint(
+        step=step,
+        lr_next=lr_next,
+        test_loss=tuple(loss.test_loss.tolist()),
+        kl_per_token=tuple(loss.kl_per_token.tolist()),
+        kl_sequence=tuple(loss.kl_sequence.tolist()),
+        ood_r1_finished=tuple(m.finished.r1 for m in metrics),
+        ood_r1_all=tuple(m.finished_over_all.r1 for m in metrics),
+        ood_finished=tuple(m.all.finished for m in metrics),
+    )
 
 
 def train(
@@ -174,7 +192,8 @@ def train(
     )
     ignore_pad = cfg.data.pad_targets == "ignore"
 
-    step, history, elapsed0 = 0, [], 0.0
+    step, elapsed0 = 0, 0.0
+    history: list[HistoryPoint] = []
     best_loss = np.full(S, np.inf)
     best_step = np.zeros(S, dtype=np.int64)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -202,7 +221,8 @@ def train(
             sampler.set_state(ck["data_rng"])
         for rng, st in zip(shufflers or [], ck.get("shuffle_rng") or [], strict=True):
             rng.bit_generator.state = st
-        step, history, elapsed0 = ck["step"], ck["history"], float(ck.get("seconds", 0.0))
+        step, elapsed0 = ck["step"], float(ck.get("seconds", 0.0))
+        history = [HistoryPoint.from_dict(h, at=f"{ckpt_path} history[{j}]") for j, h in enumerate(ck["history"])]
         best_loss, best_step, best_state = np.asarray(ck["best_loss"]), np.asarray(ck["best_step"]), ck["best_state"]
     else:
         for stale in ("checkpoint.pt", "model.pt", "evaluation.json", "history.json"):  # of an earlier run
@@ -223,7 +243,7 @@ def train(
                 "device_type": dev.type,
                 "shuffle_rng": [r.bit_generator.state for r in shufflers] if shufflers else None,
                 "data_rng": sampler.state() if sampler is not None else None,
-                "history": history,
+                "history": [h.as_dict() for h in history],
                 "best_loss": best_loss.tolist(),
                 "best_step": best_step.tolist(),
                 "best_state": best_state,
@@ -233,18 +253,18 @@ def train(
 
     def evaluate_now() -> None:
         model.eval()
-        point = {"step": step, "lr_next": opt.param_groups[0]["lr"]} | _evaluate_point(model, cfg, tests, ood, dev)
+        point = _evaluate_point(model, cfg, tests, ood, dev, step, opt.param_groups[0]["lr"])
         history.append(point)
         # Selection: minimal exact test loss (official); with PAD targets ignored in training, the
         # PAD→PAD predictions are untrained, so select on the sentence KL instead.
-        score = np.asarray(point["kl_sequence" if ignore_pad else "test_loss"])
+        score = np.asarray(point.kl_sequence if ignore_pad else point.test_loss)
         better = score < best_loss
         for name, value in model.state_dict().items():
             for i in np.flatnonzero(better):
                 best_state[name][i] = value[i]
         best_loss[better] = score[better]
         best_step[better] = step
-        atomic_write_text(run_dir / "history.json", json.dumps(history, indent=1))
+        atomic_write_text(run_dir / "history.json", json.dumps([h.as_dict() for h in history], indent=1))
         model.train()
 
     t0 = time.monotonic()
@@ -304,7 +324,7 @@ def train(
                 "seconds": elapsed0 + time.monotonic() - t0,
             },
         )
-    return TrainResult(run_dir, step, elapsed0 + time.monotonic() - t0, history)
+    return TrainResult(run_dir, step, elapsed0 + time.monotonic() - t0, tuple(history))
 
 
 def load_model(

@@ -5,7 +5,8 @@ The numbers are *recomputed* here from the selected parameters that
 artifacts directory that ``nonident check --artifacts`` names, ``reports`` by default):
 the exact KL to the data over every sentence, the official greedy OOD R1
 accuracy, and the certified probability of an R1 completion. They must match
-the committed report (``reports/rule-extrapolation.json``), put every seed of
+the committed report (``reports/rule-extrapolation.json``, read strictly as a
+:class:`~learned.rule_extrapolation.results.ReproductionReport`), put every seed of
 every variant within :data:`TOLERANCE` nats/token of the exact floor, and
 separate the variants: adversarial < maximum likelihood < oracle with the
 corrected completion loss, seed by seed (greedy and certified), and the
@@ -28,6 +29,7 @@ from learned.nn.model import Transformer
 from learned.rule_extrapolation.config import RunConfig
 from learned.rule_extrapolation.evaluate import evaluate_model
 from learned.rule_extrapolation.reproduce import ARMS
+from learned.rule_extrapolation.results import ReproductionReport, SeedEvaluation
 from proofs_check.registry import Check, Control, Outcome, claim
 
 #: "Equal test loss": every model within this many nats per target of the exact floor.
@@ -36,7 +38,7 @@ TOLERANCE = 1e-3
 MIN_FINISHED = 0.8
 
 
-def _load(artifacts: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+def _load(artifacts: Path) -> tuple[dict[str, Any], ReproductionReport, str]:
     models, report = artifacts / "rule-extrapolation-models.pt", artifacts / "rule-extrapolation.json"
     if not (models.exists() and report.exists()):
         raise FileNotFoundError(
@@ -47,24 +49,17 @@ def _load(artifacts: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     # weights_only: the file holds tensors, numbers and strings; unpickling runs no code
     return (
         torch.load(io.BytesIO(data), weights_only=True),
-        json.loads(report.read_text()),
+        ReproductionReport.from_dict(json.loads(report.read_text()), at=str(report)),
         hashlib.sha256(data).hexdigest(),
     )
 
 
-def _measure(entry: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str, Any]:
+def _measure(entry: dict[str, Any], state: dict[str, torch.Tensor]) -> list[SeedEvaluation]:
     cfg = RunConfig.from_dict(entry["config"])
     model = Transformer(cfg.model, cfg.train.seeds)
     model.load_state_dict(state)
     model.eval()
-    rows = evaluate_model(cfg, model)  # what `nonident evaluate` computes
-    return {
-        "kl_per_token": [r["exact"]["kl_per_token"] for r in rows],
-        "ood_r1_finished": [r["ood"]["finished"]["r1"] for r in rows],
-        "ood_finished": [r["ood"]["all"]["finished"] for r in rows],
-        "p_r1_lower": [r["extrapolation"]["r1_lower"] for r in rows],
-        "p_r1_upper": [r["extrapolation"]["r1_upper"] for r in rows],
-    }
+    return evaluate_model(cfg, model)  # what `nonident evaluate` computes
 
 
 def _below(low: list[float], high: list[float]) -> bool:
@@ -72,8 +67,8 @@ def _below(low: list[float], high: list[float]) -> bool:
     return max(low) < min(high)
 
 
-def _equal_loss(measured: dict[str, dict[str, Any]]) -> Check:
-    kl = {v: m["kl_per_token"] for v, m in measured.items()}
+def _equal_loss(measured: dict[str, list[SeedEvaluation]]) -> Check:
+    kl = {v: [r.exact.kl_per_token for r in rows] for v, rows in measured.items()}
     worst = max(max(x) for x in kl.values())
     return Check.numeric(
         0 <= min(min(x) for x in kl.values()) and worst <= TOLERANCE,
@@ -81,10 +76,10 @@ def _equal_loss(measured: dict[str, dict[str, Any]]) -> Check:
     )
 
 
-def _differs(measured: dict[str, dict[str, Any]]) -> Check:
-    r1 = {v: m["ood_r1_finished"] for v, m in measured.items()}
-    lo = {v: m["p_r1_lower"] for v, m in measured.items()}
-    hi = {v: m["p_r1_upper"] for v, m in measured.items()}
+def _differs(measured: dict[str, list[SeedEvaluation]]) -> Check:
+    r1 = {v: [r.ood.finished.r1 for r in rows] for v, rows in measured.items()}
+    lo = {v: [r.extrapolation.r1_lower for r in rows] for v, rows in measured.items()}
+    hi = {v: [r.extrapolation.r1_upper for r in rows] for v, rows in measured.items()}
     greedy = Check.numeric(
         _below(r1["adversarial"] + r1["adversarial-corrected"], r1["ml"])
         and _below(r1["ml"], r1["oracle-corrected"])
@@ -96,7 +91,7 @@ def _differs(measured: dict[str, dict[str, Any]]) -> Check:
         {v: {"lower": lo[v], "upper": hi[v]} for v in measured},
     )
     # R1 over finished completions only is vacuous for a model that rarely finishes: require most to.
-    fin = {v: m["ood_finished"] for v, m in measured.items()}
+    fin = {v: [r.ood.all.finished for r in rows] for v, rows in measured.items()}
     finishing = Check.numeric(
         min(min(x) for x in fin.values()) >= MIN_FINISHED,
         {"OOD finished fraction, per seed": fin, "minimum required": MIN_FINISHED},
@@ -107,7 +102,7 @@ def _differs(measured: dict[str, dict[str, Any]]) -> Check:
 
 
 def _provenance(
-    models: dict[str, Any], report: dict[str, Any], digest: str, measured: dict[str, dict[str, Any]]
+    models: dict[str, Any], report: ReproductionReport, digest: str, measured: dict[str, list[SeedEvaluation]]
 ) -> Check:
     """The saved models are the report's (hash), carry the labels they claim, and reproduce its numbers."""
     labels = {
@@ -117,12 +112,13 @@ def _provenance(
     # Float32 kernels may round differently on another CPU: KL to 1e-8 nats/target, and at
     # most a couple of greedy completions may flip.
     dkl, dr1 = [], []
-    for v, m in measured.items():
-        rows = report["variants"][v]["per_seed"]
-        dkl += [abs(a - r["exact"]["kl_per_token"]) for a, r in zip(m["kl_per_token"], rows, strict=True)]
-        dr1 += [abs(a - r["ood"]["finished"]["r1"]) for a, r in zip(m["ood_r1_finished"], rows, strict=True)]
+    for v, rows in measured.items():
+        committed = report.variants[v].evaluation.per_seed
+        for a, r in zip(rows, committed, strict=True):
+            dkl.append(abs(a.exact.kl_per_token - r.exact.kl_per_token))
+            dr1.append(abs(a.ood.finished.r1 - r.ood.finished.r1))
     ok = (
-        digest == report.get("models_sha256")
+        digest == report.models_sha256
         and labels == {v: tuple(a) for v, a in ARMS.items()}
         and len(shared) == 1
         and max(dkl) <= 1e-8
@@ -131,7 +127,7 @@ def _provenance(
     return Check.numeric(
         ok,
         {
-            "sha256 matches the report": digest == report.get("models_sha256"),
+            "sha256 matches the report": digest == report.models_sha256,
             "labels": labels,
             "one model/data config": len(shared) == 1,
             "largest KL difference to the report": max(dkl),

@@ -294,9 +294,22 @@ def test_train_evaluate_and_reproduce_on_the_tiny_preset(capsys, tmp_path):
         capsys, "train", "anbn", "--variant", "oracle", "--seeds", "0-1", "--out", str(tmp_path / "r"), *fast
     )
     assert code == 0 and "6 steps" in out and "nonident evaluate" in out
+    # a finished run resumes to nothing; --json gives the last history.json row as written
+    code, out, _ = run(
+        capsys, "train", "anbn", "--variant", "oracle", "--seeds", "0-1", "--out", str(tmp_path / "r"), "--json", *fast
+    )
+    doc = json.loads(out)
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert (
+        code == 0 and doc["steps"] == 6 and doc["last"] == history[-1] and list(doc["last"])[:2] == ["step", "lr_next"]
+    )
     code, out, _ = run(capsys, "evaluate", str(tmp_path / "r"), "--device", "cpu", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["variant"] == "oracle" and [r["seed"] for r in doc["per_seed"]] == [0, 1]
+    written = json.loads((tmp_path / "r" / "evaluation.json").read_text())
+    assert list(doc) == ["run_dir", "variant", "which", "n_ood", "n_id", "per_seed", "summary", "provenance"]
+    assert doc == written | {"provenance": doc["provenance"]}  # the same evaluation (provenance has its own date)
+    assert list(doc["per_seed"][0]) == ["seed", "selected_step", "exact", "ood", "id", "extrapolation"]
     code, out, _ = run(capsys, "evaluate", str(tmp_path / "r"), "--device", "cpu")
     assert code == 0 and "OOD R1 finished" in out
     code, out, _ = run(
@@ -319,6 +332,33 @@ def test_train_evaluate_and_reproduce_on_the_tiny_preset(capsys, tmp_path):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     md = (tmp_path / "rep" / "rule-extrapolation.md").read_text()
     assert "43.7 ± 4.5" in md and "83.0 ± 10.5" in md and "--preset tiny" in md
+    report = json.loads((tmp_path / "rep" / "rule-extrapolation.json").read_text())
+    assert list(report) == ["preset", "config", "device", "train_seconds", "variants", "provenance", "models_sha256"]
+    assert report["variants"]["ml"]["history"] == json.loads(
+        (tmp_path / "runs" / "rule-extrapolation-tiny" / "ml" / "history.json").read_text()
+    )
+    code, out, _ = run(
+        capsys,
+        "reproduce",
+        "rule-extrapolation",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "rep2"),
+        "--json",
+        *fast,
+    )
+    doc = json.loads(out)
+    assert code == 0 and list(doc) == [
+        "preset",
+        "config",
+        "device",
+        "train_seconds",
+        "provenance",
+        "models_sha256",
+        "summary",
+    ]
+    assert doc["summary"] == {v: a["summary"] for v, a in report["variants"].items()}
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04truncated"])

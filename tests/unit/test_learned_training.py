@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +21,19 @@ from learned.rule_extrapolation.data import PcfgSampler, extended_prompts, promp
 from learned.rule_extrapolation.evaluate import evaluate_run
 from learned.rule_extrapolation.losses import completion_loss, lm_loss
 from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete, greedy_complete_predictor
+from learned.rule_extrapolation.results import (
+    ArmResult,
+    GrammarMetrics,
+    HistoryPoint,
+    MeanStd,
+    ReproductionReport,
+    RunEvaluation,
+    RunSummary,
+    SeedEvaluation,
+)
 from learned.rule_extrapolation.train import load_model, train
+
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
 
 
 def micro(**over: object) -> RunConfig:
@@ -220,7 +235,7 @@ class TestTraining:
             torch.testing.assert_close(ma(x)[1], mc(x)[0], rtol=1e-4, atol=1e-4)
         assert not torch.allclose(ma.embed[0], ma.embed[1])
         # the schedule is wired: the first step has lr 0, then lr·s/warmup (warm-up 20 in the tiny preset)
-        assert a.history[0]["lr_next"] == 0.0 and a.history[1]["lr_next"] == pytest.approx(1e-2 * 6 / 20)
+        assert a.history[0].lr_next == 0.0 and a.history[1].lr_next == pytest.approx(1e-2 * 6 / 20)
 
     def test_an_interrupted_run_resumes_to_the_same_result(self, tmp_path):
         cfg = micro(**{"model.dropout": 0.1, "data.law": "pcfg", "data.batch_size": 8, "train.variant": "oracle"})
@@ -254,12 +269,12 @@ class TestTraining:
         )
         assert cfg.train.decay == 0.0  # plain SGD, as officially
         res = train(cfg, tmp_path / "r", progress=False)
-        assert res.history[-1]["kl_per_token"][0] < res.history[0]["kl_per_token"][0]
+        assert res.history[-1].kl_per_token[0] < res.history[0].kl_per_token[0]
         ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
         assert "momentum" in ck["optimizer"]["param_groups"][0] and "betas" not in ck["optimizer"]["param_groups"][0]
         # with PAD targets ignored, each seed is selected at its minimal sentence KL
         for i in range(2):
-            assert ck["best_loss"][i] == min(h["kl_sequence"][i] for h in res.history)
+            assert ck["best_loss"][i] == min(h.kl_sequence[i] for h in res.history)
         doc = json.loads((tmp_path / "r" / "config.json").read_text())
         assert RunConfig.from_dict(doc["config"]) == cfg and "commit" in doc and doc["versions"]["torch"]
 
@@ -269,7 +284,7 @@ class TestTraining:
             micro(**{"train.variant": "oracle", "train.completion_loss": "corrected"}), tmp_path / "c", progress=False
         )
         assert official.history[0] == corrected.history[0]  # same initialisation
-        assert official.history[-1]["kl_per_token"] != corrected.history[-1]["kl_per_token"]
+        assert official.history[-1].kl_per_token != corrected.history[-1].kl_per_token
 
     def test_a_fresh_start_removes_the_artifacts_of_an_earlier_run(self, tmp_path):
         train(micro(), tmp_path / "r", progress=False)
@@ -278,15 +293,22 @@ class TestTraining:
         assert not (tmp_path / "r" / "model.pt").exists()
 
     def test_evaluation_document(self, tmp_path):
-        train(micro(), tmp_path / "r", progress=False)
-        doc = evaluate_run(tmp_path / "r", extrapolation={"prune_below": 1e-2})
-        assert (tmp_path / "r" / "evaluation.json").exists()
-        assert doc["n_ood"] == 251 and doc["n_id"] == 5 and len(doc["per_seed"]) == 2
-        for r in doc["per_seed"]:
-            assert r["exact"]["kl_per_token"] > 0
-            e = r["extrapolation"]
-            assert 0 <= e["r1_lower"] <= e["r1_upper"] <= 1
-        assert set(doc["summary"]["ood_r1_finished"]) == {"mean", "std", "values"}
+        res = train(micro(), tmp_path / "r", progress=False)
+        result = evaluate_run(tmp_path / "r", extrapolation={"prune_below": 1e-2})
+        assert result.n_ood == 251 and result.n_id == 5 and [r.seed for r in result.per_seed] == [0, 1]
+        for r in result.per_seed:
+            assert r.exact.kl_per_token > 0 and r.selected_step in {h.step for h in res.history}
+            assert 0 <= r.extrapolation.r1_lower <= r.extrapolation.r1_upper <= 1
+            assert r.extrapolation.settings["prune_below"] == 1e-2
+        assert result.summary.ood_r1_finished.values == tuple(r.ood.finished.r1 for r in result.per_seed)
+        # the files hold exactly as_dict(), in its key order, and read back into equal values
+        text = (tmp_path / "r" / "evaluation.json").read_text()
+        assert text == json.dumps(result.as_dict(), indent=2, default=str)
+        loaded = RunEvaluation.from_dict(json.loads(text))  # provenance went through JSON (tuples became lists)
+        assert loaded.as_dict() == json.loads(text) and replace(result, provenance=loaded.provenance) == loaded
+        history = json.loads((tmp_path / "r" / "history.json").read_text())
+        assert history == [h.as_dict() for h in res.history]
+        assert tuple(HistoryPoint.from_dict(h) for h in history) == res.history
         with pytest.raises(ValueError, match="no model.pt"):
             load_model(tmp_path)
 
@@ -294,7 +316,7 @@ class TestTraining:
 @pytest.mark.slow
 def test_the_tiny_preset_learns_anbn_in_a_few_hundred_steps(tmp_path):
     res = train(preset("tiny"), tmp_path / "tiny", progress=False)
-    first, last = res.history[0]["kl_per_token"][0], res.history[-1]["kl_per_token"][0]
+    first, last = res.history[0].kl_per_token[0], res.history[-1].kl_per_token[0]
     assert first > 0.5  # the untrained model is far from the floor ...
     assert last < 1e-2  # ... 300 steps later it is close
     _, model, _ = load_model(tmp_path / "tiny")
@@ -304,13 +326,10 @@ def test_the_tiny_preset_learns_anbn_in_a_few_hundred_steps(tmp_path):
 
 
 def test_the_committed_report_is_rendered_from_its_json():
-    from pathlib import Path
-
     from learned.rule_extrapolation.reproduce import render_markdown
 
-    reports = Path(__file__).resolve().parents[2] / "reports"
-    doc = json.loads((reports / "rule-extrapolation.json").read_text())
-    assert (reports / "rule-extrapolation.md").read_text() == render_markdown(doc)
+    doc = json.loads((REPORTS / "rule-extrapolation.json").read_text())
+    assert (REPORTS / "rule-extrapolation.md").read_text() == render_markdown(ReproductionReport.from_dict(doc))
 
 
 def test_batch_row_positions_shuffle_the_training_set_and_resume_exactly(tmp_path):
@@ -320,3 +339,77 @@ def test_batch_row_positions_shuffle_the_training_set_and_resume_exactly(tmp_pat
     assert train(cfg, tmp_path / "part", progress=False).history == full.history
     independent = train(micro(**{"model.positions": "batch-row", "model.n_layers": 2}), tmp_path / "x", progress=False)
     assert independent.history != full.history  # cloned initial layers change the run: the option is live
+
+
+@pytest.fixture
+def report():
+    """The committed reports/rule-extrapolation.json, as plain JSON."""
+    return json.loads((REPORTS / "rule-extrapolation.json").read_text())
+
+
+class TestTypedResults:
+    """The result types of learned.rule_extrapolation.results read and write the committed JSON unchanged."""
+
+    def test_the_committed_per_seed_rows_parse_and_reserialise_unchanged(self, report):
+        for arm in report["variants"].values():
+            for row in arm["per_seed"]:
+                parsed = SeedEvaluation.from_dict(row)
+                assert parsed.as_dict() == row and list(parsed.as_dict()) == list(row)
+                assert SeedEvaluation.from_dict(parsed.as_dict()) == parsed
+                assert parsed.ood.finished.r1 == row["ood"]["finished"]["r1"]
+                assert parsed.extrapolation.r1_lower == row["extrapolation"]["r1_lower"]
+            summary = RunSummary.from_dict(arm["summary"])
+            assert summary.as_dict() == arm["summary"]
+            # the summary is a function of the rows
+            assert RunSummary.of([SeedEvaluation.from_dict(r) for r in arm["per_seed"]]) == summary
+            history = tuple(HistoryPoint.from_dict(h) for h in arm["history"])
+            assert [h.as_dict() for h in history] == arm["history"]
+            parsed_arm = ArmResult.from_dict(arm)
+            assert ArmResult.from_dict(parsed_arm.as_dict()) == parsed_arm and parsed_arm.history == history
+
+    def test_the_committed_report_round_trips_byte_for_byte(self, report):
+        parsed = ReproductionReport.from_dict(report)
+        assert ReproductionReport.from_dict(parsed.as_dict()) == parsed
+        text = (REPORTS / "rule-extrapolation.json").read_text()
+        assert json.dumps(parsed.as_dict(), indent=1, default=str) == text
+
+    def test_grammar_metrics_round_trip(self):
+        prompts = np.array([[SOS, A, B], [SOS, A, A]])
+        doc = grammar_metrics(prompts, np.array([[EOS, PAD], [B, B]]))
+        m = GrammarMetrics.from_dict(doc)
+        assert m.as_dict() == doc and GrammarMetrics.from_dict(m.as_dict()) == m
+        assert m.all.n == 2 and m.finished.n == 1 and m.finished_over_all.r1 == 0.5
+
+    def test_mean_std_over_seeds(self):
+        s = MeanStd.of([1.0, 2.0, 4.0])
+        assert s.mean == pytest.approx(7 / 3) and s.std == pytest.approx(np.std([1, 2, 4], ddof=1))
+        assert MeanStd.of([3.0]).std == 0.0 and MeanStd.from_dict(s.as_dict()) == s
+        with pytest.raises(ValueError, match="at least one value"):
+            MeanStd.of([])
+
+    def test_a_renamed_key_is_an_error_naming_it(self, report):
+        row = json.loads(json.dumps(report["variants"]["ml"]["per_seed"][0]))
+        row["exact"]["kl_token"] = row["exact"].pop("kl_per_token")
+        needle = "per_seed[0].exact: missing key 'kl_per_token', unexpected key 'kl_token'"
+        with pytest.raises(ValueError, match=re.escape(needle)):
+            SeedEvaluation.from_dict(row, at="per_seed[0]")
+        doc = json.loads(json.dumps(report))
+        finished = doc["variants"]["oracle"]["per_seed"][1]["ood"]["finished"]
+        finished["R1"] = finished.pop("r1")
+        needle = "report.variants.oracle.per_seed[1].ood.finished: missing key 'r1', unexpected key 'R1'"
+        with pytest.raises(ValueError, match=re.escape(needle)):
+            ReproductionReport.from_dict(doc)
+        arm = dict(report["variants"]["ml"])
+        del arm["history"]
+        with pytest.raises(ValueError, match="missing key 'history'"):
+            ArmResult.from_dict(arm)
+
+    def test_a_value_of_the_wrong_kind_is_an_error_naming_it(self, report):
+        row = json.loads(json.dumps(report["variants"]["ml"]["per_seed"][0]))
+        row["ood"]["all"]["n"] = "251"
+        with pytest.raises(ValueError, match="ood.all.n must be an integer"):
+            SeedEvaluation.from_dict(row)
+        row = json.loads(json.dumps(report["variants"]["ml"]["per_seed"][0]))
+        row["extrapolation"]["r1_lower"] = None
+        with pytest.raises(ValueError, match="extrapolation.r1_lower must be a number"):
+            SeedEvaluation.from_dict(row)
