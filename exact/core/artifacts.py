@@ -1,14 +1,17 @@
-"""Provenance of generated artifacts, and atomic file writes.
+"""Artifacts on disk: provenance, atomic writes and the JSON files of run directories and reports.
 
 Every report and run directory records the git commit, the date, the library
-versions and the resolved configuration that produced it (:func:`provenance`).
-Files are written to a temporary sibling and renamed (:func:`atomic_write_text`),
-so an interrupted run never leaves a partial file.
+versions, the seed and named random streams and the resolved configuration that
+produced it (:func:`provenance`). Files are written to a temporary sibling and
+renamed (:func:`atomic_write_text`, :func:`write_json`), so an interrupted run never
+leaves a partial file; :func:`read_json` reads one back or names the file that is
+not readable.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
@@ -18,7 +21,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "git_commit", "library_versions", "provenance"]
+from exact.core.validate import InputError
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "git_commit",
+    "library_versions",
+    "provenance",
+    "read_json",
+    "write_json",
+]
 
 LIBRARIES = (
     "nonident",
@@ -106,3 +119,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: str | os.PathLike[str], doc: Any, *, indent: int = 2) -> Path:
+    """Write ``doc`` as JSON to ``path`` atomically (values JSON cannot hold are written with ``str``)."""
+    return atomic_write_text(path, json.dumps(doc, indent=indent, default=str))
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """The JSON document in ``path``, or an :class:`~exact.core.validate.InputError` naming the file and ``what``."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc})") from None

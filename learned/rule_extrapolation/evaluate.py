@@ -20,7 +20,6 @@ The results are typed (:mod:`learned.rule_extrapolation.results`): one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from exact import TokenBatch, rule_extrapolation_probability
-from exact.core.artifacts import atomic_write_text, provenance
+from exact.core.artifacts import provenance, write_json
 from exact.core.validate import InputError
 from learned.nn.device import resolve_device
 from learned.nn.model import Transformer
@@ -133,5 +132,5 @@ def evaluate_run(
         provenance=provenance(cfg.to_dict()) | {"device": str(dev)},
     )
     if write:
-        atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result.as_dict(), indent=2, default=str))
+        write_json(Path(run_dir) / "evaluation.json", result.as_dict(), indent=2)
     return result

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from exact.core.artifacts import atomic_write_bytes, atomic_write_text, provenance
+from exact.core.artifacts import atomic_write_bytes, atomic_write_text, provenance, write_json
 from learned.nn.device import resolve_device
 from learned.rule_extrapolation.config import preset
 from learned.rule_extrapolation.evaluate import evaluate_run
@@ -255,6 +254,6 @@ def reproduce_rule_extrapolation(
     out = Path(reports)
     atomic_write_bytes(out / f"{REPORT_STEM}-models.pt", buf.getvalue())
     atomic_write_bytes(out / f"{REPORT_STEM}.png", _figure(doc))
-    atomic_write_text(out / f"{REPORT_STEM}.json", json.dumps(doc.as_dict(), indent=1, default=str))
+    write_json(out / f"{REPORT_STEM}.json", doc.as_dict(), indent=1)
     atomic_write_text(out / f"{REPORT_STEM}.md", render_markdown(doc))
     return doc

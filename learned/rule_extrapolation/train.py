@@ -22,7 +22,6 @@ machine (CPU; CUDA kernels are not guaranteed deterministic).
 from __future__ import annotations
 
 import io
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from exact.core.artifacts import atomic_write_bytes, atomic_write_text, provenance
+from exact.core.artifacts import atomic_write_bytes, provenance, write_json
 from exact.core.rng import generator, stream_names, torch_seed
 from exact.core.validate import InputError, InputTypeError
 from learned.nn.device import resolve_device
@@ -54,9 +53,13 @@ class DivergedError(InputError):
 
 
 def _read(path: Path, what: str) -> dict[str, Any]:
-    """``torch.load`` a file this module wrote, or a ValueError naming the file."""
+    """``torch.load`` a file this module wrote, or a ValueError naming the file.
+
+    ``weights_only=True``: the files hold tensors, numbers, strings and dicts of them, and
+    unpickling one never runs code (a downloaded ``model.pt`` cannot execute anything).
+    """
     try:
-        doc = torch.load(path, map_location="cpu", weights_only=False)
+        doc = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(doc, dict) or "config" not in doc:
             raise InputTypeError("no config inside")
         return doc
@@ -228,7 +231,7 @@ def train(
         for stale in ("checkpoint.pt", "model.pt", "evaluation.json", "history.json"):  # of an earlier run
             (run_dir / stale).unlink(missing_ok=True)
         prov = provenance(cfg.to_dict(), seed=None, streams=RANDOM_STREAMS) | {"seeds": list(seeds), "device": str(dev)}
-        atomic_write_text(run_dir / "config.json", json.dumps(prov, indent=2, default=str))
+        write_json(run_dir / "config.json", prov, indent=2)
 
     def checkpoint() -> None:
         _save(
@@ -264,7 +267,7 @@ def train(
                 best_state[name][i] = value[i]
         best_loss[better] = score[better]
         best_step[better] = step
-        atomic_write_text(run_dir / "history.json", json.dumps([h.as_dict() for h in history], indent=1))
+        write_json(run_dir / "history.json", [h.as_dict() for h in history], indent=1)
         model.train()
 
     t0 = time.monotonic()

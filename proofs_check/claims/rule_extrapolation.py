@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from exact.core.artifacts import read_json
 from learned.nn.model import Transformer
 from learned.rule_extrapolation.config import RunConfig
 from learned.rule_extrapolation.evaluate import evaluate_model
@@ -49,7 +50,7 @@ def _load(artifacts: Path) -> tuple[dict[str, Any], ReproductionReport, str]:
     # weights_only: the file holds tensors, numbers and strings; unpickling runs no code
     return (
         torch.load(io.BytesIO(data), weights_only=True),
-        ReproductionReport.from_dict(json.loads(report.read_text()), at=str(report)),
+        ReproductionReport.from_dict(read_json(report, "rule-extrapolation report"), at=str(report)),
         hashlib.sha256(data).hexdigest(),
     )
 

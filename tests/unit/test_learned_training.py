@@ -14,6 +14,7 @@ import torch
 from exact import AnbnDistribution, UniformLength, check_rules, is_sentence
 from exact.anbn.witnesses import OODPolicyModel
 from exact.core.tokens import EOS, PAD, SOS, A, B, TokenBatch, encode
+from learned.nn.config import ModelConfig
 from learned.nn.model import Transformer
 from learned.nn.predictor import TransformerPredictor
 from learned.rule_extrapolation.config import DataConfig, RunConfig, TrainConfig, apply_overrides, parse_seeds, preset
@@ -104,8 +105,15 @@ class TestConfig:
             preset("cpu", **{"train.max_pred_length": 600})
         with pytest.raises(ValueError, match="train.lr must be finite"):
             TrainConfig(lr=float("inf"))
-        with pytest.raises(ValueError, match="train.seeds must be a sequence"):
+        # a wrong type is a TypeError, a bad value a ValueError; both name the field
+        with pytest.raises(TypeError, match="train.seeds must be a sequence of integers, got int 3"):
             TrainConfig(seeds=3)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="model.d_model must be an integer, got str"):
+            ModelConfig(d_model="16")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="model.d_model expects a int, got 'x'"):
+            preset("cpu", **{"model.d_model": "x"})  # strings are parsed, as from --set
+        with pytest.raises(TypeError, match="data.rho must be a number, got str"):
+            DataConfig(rho="0.5")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="train.seeds"):
             TrainConfig(seeds=(2**64,))
         with pytest.raises(ValueError, match="model.vocab_size must be 5"):
