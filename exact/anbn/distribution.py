@@ -29,7 +29,7 @@ from exact.anbn import _kernels as _k
 from exact.anbn.laws import MAX_TABLE_N, LengthLaw, UniformLength
 from exact.core.predictor import NextTokenProbs
 from exact.core.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch
-from exact.core.validate import InputError
+from exact.core.validate import InputError, InputTypeError
 
 __all__ = ["AnbnDistribution", "AnbnFacts"]
 
@@ -65,7 +65,7 @@ class AnbnDistribution:
 
     def __init__(self, law: LengthLaw) -> None:
         if not isinstance(law, LengthLaw):
-            raise InputError(f"law must be a LengthLaw, got {type(law).__name__}")
+            raise InputTypeError(f"law must be a LengthLaw, got {type(law).__name__}")
         if not law.is_proper:
             raise InputError(
                 f"law has total mass {float(law.total_mass_exact)!r} < 1 (truncated); call "

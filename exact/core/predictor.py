@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from exact.core.sampling import draw_rows
 from exact.core.tokens import TokenBatch
-from exact.core.validate import ROW_SUM_TOL, InputError, check_int
+from exact.core.validate import ROW_SUM_TOL, InputError, InputTypeError, check_int
 
 __all__ = [
     "NextTokenProbs",
@@ -140,7 +140,7 @@ def sample_sequences(
     n = check_int(n_sequences, "n_sequences")
     total = check_int(length, "length", minimum=len(prefix))
     if not isinstance(rng, np.random.Generator):
-        raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     tokens = np.zeros((n, total), dtype=np.int64)
     tokens[:, : len(prefix)] = np.asarray(prefix, dtype=np.int64)
     for t in range(len(prefix), total):

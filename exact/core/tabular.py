@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from exact.core.predictor import NextTokenProbs
 from exact.core.tokens import TokenBatch
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, InputTypeError, check_int
 
 __all__ = ["TabularAR", "check_same_shape", "prefix_free"]
 
@@ -73,7 +73,7 @@ class TabularAR:
     def from_dirichlet(cls, vocab_size: int, depth: int, rng: np.random.Generator, alpha: float = 1.0) -> TabularAR:
         """Every conditional drawn from ``Dirichlet(alpha·1)``, in :meth:`prefixes` order."""
         if not isinstance(rng, np.random.Generator):
-            raise InputError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+            raise InputTypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         if not alpha > 0:
             raise InputError(f"alpha must be > 0, got {alpha!r}")
         vocab_size, depth = check_int(vocab_size, "vocab_size", minimum=2), check_int(depth, "depth")

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.core.validate import InputError, check_float, check_int
+from exact.core.validate import InputError, InputTypeError, check_float, check_int
 from exact.hmm.mixture import HMMMixture
 
 __all__ = ["GincConfig", "GincMixture", "generate_ginc", "ginc_vocabulary"]
@@ -158,7 +158,7 @@ def generate_ginc(config: GincConfig | None = None, **overrides: Any) -> GincMix
     if config is None:
         config = GincConfig(**overrides)
     elif not isinstance(config, GincConfig):
-        raise InputError(f"config must be a GincConfig (or pass keyword overrides), got {type(config).__name__}")
+        raise InputTypeError(f"config must be a GincConfig (or pass keyword overrides), got {type(config).__name__}")
     elif overrides:
         raise InputError("pass either config or keyword overrides, not both")
     c = config

@@ -34,7 +34,7 @@ from exact.core.logspace import log_sum_exp
 from exact.core.predictor import NextTokenProbs
 from exact.core.sampling import draw_rows
 from exact.core.tokens import TokenBatch
-from exact.core.validate import ROW_SUM_TOL, InputError, check_int, check_stochastic
+from exact.core.validate import ROW_SUM_TOL, InputError, InputTypeError, check_int, check_stochastic
 from exact.hmm import _kernels as _hmm_kernels
 from exact.hmm.categorical import CategoricalHMM
 
@@ -343,7 +343,7 @@ class HMMMixture:
 
     def _check_batch(self, batch: TokenBatch) -> None:
         if not isinstance(batch, TokenBatch):
-            raise InputError(f"batch must be a TokenBatch, got {type(batch).__name__}")
+            raise InputTypeError(f"batch must be a TokenBatch, got {type(batch).__name__}")
         if batch.vocab_size != self.vocab_size:
             raise InputError(
                 f"batch.vocab_size={batch.vocab_size} does not match the mixture's vocab_size={self.vocab_size}"
@@ -444,7 +444,7 @@ class HMMMixture:
         n = check_int(n_sequences, "n_sequences")
         t_len = check_int(length, "length")
         if not isinstance(rng, np.random.Generator):
-            raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+            raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         if concept is None:
             concepts = draw_rows(np.broadcast_to(self.prior, (n, self.n_concepts)), rng)
         else:
@@ -476,5 +476,7 @@ def as_mixture(obj: object, name: str = "mixture") -> HMMMixture:
         return HMMMixture.from_hmms([obj])
     inner = getattr(obj, "mixture", obj)
     if not isinstance(inner, HMMMixture):
-        raise InputError(f"{name} must be an HMMMixture, a CategoricalHMM or a GincMixture, got {type(obj).__name__}")
+        raise InputTypeError(
+            f"{name} must be an HMMMixture, a CategoricalHMM or a GincMixture, got {type(obj).__name__}"
+        )
     return inner

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from exact.core.rng import SeedLike, as_seed_sequence
 from exact.core.sampling import draw_rows
 from exact.core.tokens import TokenBatch
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, InputTypeError, check_int
 from exact.hmm.ginc import GincMixture
 from exact.hmm.mixture import HMMMixture, as_mixture
 
@@ -216,7 +216,7 @@ def sample_prompts(
     mixture = _check_mixture(mixture, template)
     n = check_int(n_prompts, "n_prompts")
     if not isinstance(rng, np.random.Generator):
-        raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     k, shots, ns, nv = template.k, template.n_shots, mixture.n_slots, mixture.n_values
     concepts = draw_rows(np.broadcast_to(mixture.prior, (n, mixture.n_concepts)), rng)
     slots = rng.integers(1, ns, size=n).astype(np.int64)

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from exact.core.predictor import NextTokenProbs
 from exact.core.tokens import TokenBatch
-from exact.core.validate import InputError
+from exact.core.validate import InputError, InputTypeError
 from exact.hmm.ginc import GincConfig, GincMixture
 from exact.hmm.mixture import HMMMixture, as_mixture
 from exact.hmm.prompts import PromptTemplate, top_two
@@ -62,7 +62,7 @@ class SwapModel:
     ) -> None:
         self.mixture = as_mixture(mixture)
         if not isinstance(template, PromptTemplate):
-            raise InputError(f"template must be a PromptTemplate, got {type(template).__name__}")
+            raise InputTypeError(f"template must be a PromptTemplate, got {type(template).__name__}")
         if template.delimiter >= self.mixture.vocab_size:
             raise InputError(
                 f"template.delimiter={template.delimiter} is not a token id (vocab {self.mixture.vocab_size})"

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from exact.core.logspace import log_sum_exp
 from exact.core.rng import SeedLike
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, InputTypeError, check_int
 from exact.hmm.ginc import GincMixture
 from exact.hmm.mixture import HMMMixture, as_mixture
 from exact.hmm.prompts import TIE_RTOL, PromptTemplate, icl_accuracy
@@ -124,7 +124,7 @@ def swap_identity_masked(
     length ``L_n`` (a negative control: that set has probability one)."""
     mix = as_mixture(mixture)
     if not isinstance(template, PromptTemplate):
-        raise InputError(f"template must be a PromptTemplate, got {type(template).__name__}")
+        raise InputTypeError(f"template must be a PromptTemplate, got {type(template).__name__}")
     if tie_policy not in ("raise", "keep"):
         raise InputError(f"tie_policy must be 'raise' or 'keep', got {tie_policy!r}")
     check_int(max_strings, "max_strings")

@@ -82,7 +82,7 @@ class TestGenerator:
             GincConfig(**overrides)  # type: ignore[arg-type]
 
     def test_config_must_be_a_config(self) -> None:
-        with pytest.raises(ValueError, match="config must be a GincConfig"):
+        with pytest.raises(TypeError, match="config must be a GincConfig"):
             generate_ginc({"n_concepts": 3})  # type: ignore[arg-type]
 
     def test_vocabulary(self) -> None:

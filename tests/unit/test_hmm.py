@@ -231,7 +231,7 @@ class TestSetsAndSampling:
         assert np.isfinite(ll[np.arange(20), a[1]]).all()
 
     def test_sample_validates(self) -> None:
-        with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+        with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
             as_mixture(WIKI).sample(1, 2, 3)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="concept=4 is above the limit 0"):
             as_mixture(WIKI).sample(1, 2, np.random.default_rng(0), concept=4)

@@ -111,7 +111,7 @@ class TestSwapModel:
             swap_identity(mix, PromptTemplate(2, 2), max_strings=10)
         with pytest.raises(ValueError, match="tie_policy must be one of"):
             SwapModel(mix, PromptTemplate(2, 0), tie_policy="ignore")
-        with pytest.raises(ValueError, match="template must be a PromptTemplate"):
+        with pytest.raises(TypeError, match="template must be a PromptTemplate"):
             SwapModel(mix, (2, 0))  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="above max_strings=10"):
             swap_identity(mix, PromptTemplate(2, 2), max_strings=10)
