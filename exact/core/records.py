@@ -6,17 +6,16 @@ them back. A :class:`Record` is a frozen dataclass whose JSON object holds its
 fields under their names, in declaration order, so the declaration is the schema:
 
 * :meth:`Record.as_dict` writes a nested Record as its ``as_dict()``, a
-  ``tuple[T, ...]`` as a list, a ``dict[str, T]`` as a dict (a shallow copy), a
-  number or string as it is; a field whose metadata is :data:`OMIT_IF_NONE` is
-  left out while it is None.
+  ``tuple[T, ...]`` as a list, a ``dict[str, T]`` as a new dict, anything else as
+  it is; a field whose metadata is :data:`OMIT_IF_NONE` is left out while None.
 * :meth:`Record.from_dict` takes exactly the declared keys (an ``OMIT_IF_NONE``
-  field may be absent) and checks every value against the declared type: ``int``
-  (``bool`` excluded), ``float`` (an ``int`` is accepted and kept as it is, so a
-  parsed document re-serialises to the same bytes), ``str``, ``bool``, a Record,
-  ``tuple[T, ...]``, ``dict[str, T]``, ``Any`` (unchecked) and ``T | None``. Every
+  field may be absent) and checks each value against its declared type: ``int``
+  (``bool`` excluded), ``float`` (an ``int`` is kept as it is, so a parsed
+  document re-serialises to the same bytes), ``str``, ``bool``, a Record,
+  ``tuple[T, ...]``, ``dict[str, T]``, ``Any`` (unchecked) or ``T | None``. Every
   error is an :class:`~exact.core.validate.InputError` naming the key and its path.
 
-A layout other than "one key per field" overrides the two methods in that class.
+A class whose layout is not "one key per field" overrides the two methods.
 
 >>> from dataclasses import dataclass, field
 >>> @dataclass(frozen=True)
@@ -38,7 +37,6 @@ exact.core.validate.InputError: point: missing key 'ys', unexpected key 'y' (exp
 
 from __future__ import annotations
 
-import functools
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import Field, fields
@@ -48,14 +46,16 @@ from exact.core.validate import InputError
 
 __all__ = ["OMIT_IF_NONE", "Record", "read_value"]
 
-#: Field metadata: leave the key out of :meth:`Record.as_dict` while the value is None (and accept its absence).
+#: Field metadata: leave the key out of :meth:`Record.as_dict` while the value is None (and accept its absence);
+#: with ``kw_only=True`` the field may sit before required ones, where its key belongs.
 OMIT_IF_NONE: Mapping[str, bool] = types.MappingProxyType({"omit_if_none": True})
 
-_SCALARS: dict[Any, tuple[str, Callable[[object], bool]]] = {
-    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    float: ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
-    str: ("a string", lambda v: isinstance(v, str)),
-    bool: ("true or false", lambda v: isinstance(v, bool)),
+#: The scalar types: what a value must be (one, and a list of them), and the check.
+_SCALARS: dict[Any, tuple[str, str, Callable[[object], bool]]] = {
+    int: ("an integer", "integers", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", "numbers", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    str: ("a string", "strings", lambda v: isinstance(v, str)),
+    bool: ("true or false", "booleans", lambda v: isinstance(v, bool)),
 }
 
 
@@ -85,7 +85,8 @@ def read_value(tp: Any, value: object, at: str) -> Any:
         return tp.from_dict(value, at=at)  # type: ignore[arg-type]  # from_dict checks that it is a mapping
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, list | tuple):
-            raise InputError(f"{at} must be a list, got {_got(value)}")
+            of = f" of {_SCALARS[args[0]][1]}" if args[0] in _SCALARS else ""
+            raise InputError(f"{at} must be a list{of}, got {_got(value)}")
         return tuple(read_value(args[0], x, f"{at}[{i}]") for i, x in enumerate(value))
     if origin is dict and args[:1] == (str,):
         if not isinstance(value, Mapping):
@@ -93,7 +94,7 @@ def read_value(tp: Any, value: object, at: str) -> Any:
         return {k: read_value(args[1], v, f"{at}.{k}") for k, v in value.items()}
     if tp not in _SCALARS:
         raise TypeError(f"{at}: a Record field cannot be of type {tp!r}")
-    what, ok = _SCALARS[tp]
+    what, _, ok = _SCALARS[tp]
     if not ok(value):
         raise InputError(f"{at} must be {what}, got {_got(value)}")
     return value
@@ -101,10 +102,9 @@ def read_value(tp: Any, value: object, at: str) -> Any:
 
 def _write(tp: Any, value: Any) -> Any:
     """``value`` of declared type ``tp`` as JSON-ready data (the inverse of :func:`read_value`)."""
-    if isinstance(value, Record):
-        return value.as_dict()
-    if value is not None and (inner := _optional(tp)) is not None:
-        return _write(inner, value)
+    if value is None or isinstance(value, Record):
+        return value if value is None else value.as_dict()
+    tp = _optional(tp) or tp
     origin, args = get_origin(tp), get_args(tp)
     if origin is tuple:
         return [_write(args[0], x) for x in value]
@@ -113,9 +113,12 @@ def _write(tp: Any, value: Any) -> Any:
     return value
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+    """The resolved field types of ``cls``, once (at first use: they may name classes declared after it)."""
+    return _HINTS[cls] if cls in _HINTS else _HINTS.setdefault(cls, get_type_hints(cls))
 
 
 class Record:
@@ -160,13 +163,8 @@ class Record:
             problems = [f"missing key {k!r}" for k in missing] + [f"unexpected key {k!r}" for k in unexpected]
             expected = ", ".join(required) + (f"; optional {', '.join(optional)}" if optional else "")
             raise InputError(f"{at}: {', '.join(problems)} (expected keys {expected})")
-        values: dict[str, Any] = {}
-        for f in spec:
-            if f.name not in doc:  # an optional field: absent means None
-                values[f.name] = None
-                continue
-            tp = hints[f.name]
-            if f.name in optional:  # present: a value of the declared type, never null (null would not round-trip)
-                tp = _optional(tp) or tp
-            values[f.name] = read_value(tp, doc[f.name], f"{at}.{f.name}")
+        values: dict[str, Any] = dict.fromkeys(optional)  # absent: None; present: never null (it would not round-trip)
+        for name in doc:
+            tp = (_optional(hints[name]) or hints[name]) if name in optional else hints[name]
+            values[name] = read_value(tp, doc[name], f"{at}.{name}")
         return cls(**values)
