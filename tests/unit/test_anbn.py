@@ -96,7 +96,7 @@ def test_truncated_law_must_be_renormalised_explicitly():
 
 
 def test_bad_law_argument():
-    with pytest.raises(ValueError, match="law"):
+    with pytest.raises(TypeError, match="law must be a LengthLaw, got str"):
         AnbnDistribution("uniform")  # type: ignore[arg-type]
 
 

@@ -69,5 +69,5 @@ def test_bad_input(a1):
         p.with_rows({(0, 0, 0, 0): [1, 0, 0]})
     with pytest.raises(ValueError, match="exceeds"):
         TabularAR.from_dirichlet(50, 5, rng)
-    with pytest.raises(ValueError, match="rng"):
+    with pytest.raises(TypeError, match="rng must be a numpy Generator"):
         TabularAR.from_dirichlet(3, 2, 0)  # type: ignore[arg-type]
