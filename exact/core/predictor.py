@@ -32,8 +32,6 @@ __all__ = [
     "sequence_log_prob",
 ]
 
-#: Rows of a predictor must sum to one within this tolerance.
-
 
 class UndefinedConditionalError(InputError):
     """Raised when a conditional on a zero-probability prefix is requested."""
