@@ -278,7 +278,7 @@ class TestTraining:
         assert cfg.train.decay == 0.0  # plain SGD, as officially
         res = train(cfg, tmp_path / "r", progress=False)
         assert res.history[-1].kl_per_token[0] < res.history[0].kl_per_token[0]
-        ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+        ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
         assert "momentum" in ck["optimizer"]["param_groups"][0] and "betas" not in ck["optimizer"]["param_groups"][0]
         # with PAD targets ignored, each seed is selected at its minimal sentence KL
         for i in range(2):
