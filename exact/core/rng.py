@@ -37,11 +37,16 @@ SeedLike = int | np.integer | np.random.SeedSequence
 def stream(seed: int, name: str) -> np.random.SeedSequence:
     """The :class:`~numpy.random.SeedSequence` of stream ``name`` under the run seed ``seed``."""
     root = check_int(seed, "seed", minimum=0)
+    return np.random.SeedSequence([root, _key(name)])
+
+
+def _key(name: str) -> int:
+    """The key of stream ``name``, or an error naming the known streams."""
     if not isinstance(name, str):
         raise InputTypeError(f"stream name must be a str, got {type(name).__name__}")
     if name not in STREAMS:
         raise InputError(f"unknown random stream {name!r}; known: {', '.join(STREAMS)}")
-    return np.random.SeedSequence([root, STREAMS[name]])
+    return STREAMS[name]
 
 
 def generator(seed: int, name: str) -> np.random.Generator:
@@ -63,7 +68,4 @@ def as_seed_sequence(seed: SeedLike, name: str = "seed") -> np.random.SeedSequen
 
 def stream_names(*names: str) -> dict[str, list[int]]:
     """``{name: [key]}`` for the provenance of a run (validates the names)."""
-    for n in names:
-        if n not in STREAMS:
-            raise InputError(f"unknown random stream {n!r}; known: {', '.join(STREAMS)}")
-    return {n: [STREAMS[n]] for n in names}
+    return {n: [_key(n)] for n in names}

@@ -71,8 +71,8 @@ def check_int(value: object, name: str, *, minimum: int = 1, maximum: int | None
     ``float`` included) and :class:`InputError` if it is out of range; both name
     ``name`` and the value.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    require_type(is_integer(value), name, value, "an integer")
+    assert isinstance(value, (int, np.integer))  # for the type checker: is_integer said so
     if int(value) < minimum:
         raise InputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
     if maximum is not None and int(value) > maximum:
@@ -82,16 +82,12 @@ def check_int(value: object, name: str, *, minimum: int = 1, maximum: int | None
 
 def check_float(value: object, name: str, lo: float, hi: float, *, lo_open: bool, hi_open: bool) -> float:
     """``value`` as a finite float in the interval, or an error naming ``name`` and the value."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        v = float(value)
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
-        raise InputError(f"{name} must be a number in {lb}{lo}, {hi}{rb}, got {value!r}")
-    return float(value)
+    require_type(is_number(value), name, value, "a number")
+    v = float(value)  # type: ignore[arg-type]  # is_number said so
+    lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
+    inside = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    require(math.isfinite(v) and inside, name, value, f"a number in {lb}{lo}, {hi}{rb}")
+    return v
 
 
 def check_stochastic(

@@ -183,26 +183,19 @@ def test_check_lists_the_real_claims(capsys):
     assert code == 0 and "E1-rule-extrapolation" in out and "[needs torch, artifacts]" in out
 
 
-def test_an_internal_error_is_a_traceback_and_exit_1(capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "bug", [ZeroDivisionError("a bug, not a usage problem"), ValueError("raised by a bug, not by input validation")]
+)
+def test_an_internal_error_is_a_traceback_and_exit_1(capsys, monkeypatch, bug):
+    # a plain ValueError is not input validation (that raises InputError): it is a bug too
     import exact.anbn.cli
 
     def broken(args):
-        raise ZeroDivisionError("a bug, not a usage problem")
+        raise bug
 
     monkeypatch.setattr(exact.anbn.cli, "compute", broken)
     code, _, err = run(capsys, "anbn", "--json")
-    assert code == 1 and "Traceback" in err and "ZeroDivisionError: a bug" in err and "internal error" in err
-
-
-def test_a_library_value_error_that_is_not_input_validation_is_a_bug(capsys, monkeypatch):
-    import exact.anbn.cli
-
-    def broken(args):
-        raise ValueError("raised by a bug, not by input validation")
-
-    monkeypatch.setattr(exact.anbn.cli, "compute", broken)
-    code, _, err = run(capsys, "anbn")
-    assert code == 1 and "Traceback" in err
+    assert code == 1 and "Traceback" in err and f"{type(bug).__name__}: {bug}" in err and "internal error" in err
 
 
 def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):

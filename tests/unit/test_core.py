@@ -28,6 +28,7 @@ class TestValidate:
 
     def test_check_float_names_the_interval(self):
         assert check_float(0.5, "x", 0.0, 1.0, lo_open=True, hi_open=True) == 0.5
+        assert check_float(np.int64(0), "x", 0.0, 1.0, lo_open=False, hi_open=True) == 0.0  # NumPy integers too
         with pytest.raises(InputError, match=r"x must be a number in \(0.0, 1.0\), got 1.0"):
             check_float(1.0, "x", 0.0, 1.0, lo_open=True, hi_open=True)
         with pytest.raises(InputTypeError, match="x must be a number, got str"):
