@@ -1,8 +1,9 @@
 """Exact ground truth for the claims of Reizinger et al. (2024, arXiv 2405.01964).
 
 Subpackages by concept (docs/design.md): :mod:`exact.core` (tokens, the predictor
-interface, KL, shared plumbing), :mod:`exact.anbn` (case study 1), :mod:`exact.hmm`
-(HMM mixtures and GINC) and :mod:`exact.icl` (q_n and its certificates, case study 2).
+interface, KL, shared plumbing), :mod:`exact.anbn` (case study 1), :mod:`exact.grammar`
+(any PCFG or finite language, docs/grammars.md), :mod:`exact.hmm` (HMM mixtures and GINC)
+and :mod:`exact.icl` (q_n and its certificates, case study 2).
 This module re-exports their public names.
 
 Case study 1 (aⁿbⁿ, functional non-identifiability):
@@ -64,6 +65,12 @@ from exact.core import (
     sample_sequences,
     sequence_log_prob,
 )
+from exact.core.completions import CompletionProbabilities, Rule, completion_probabilities
+from exact.core.vocabulary import Vocabulary
+from exact.grammar import PCFG, GrammarDistribution, load_grammar, parse_grammar
+from exact.grammar.finite import FiniteLanguage
+from exact.grammar.library import LANGUAGES, Language, language
+from exact.grammar.witnesses import rule_witnesses
 from exact.hmm import (
     AssumptionReport,
     CategoricalHMM,
@@ -136,6 +143,20 @@ __all__ = [
     "kl_brute_force",
     "ExtrapolationResult",
     "rule_extrapolation_probability",
+    # any grammar (docs/grammars.md)
+    "Vocabulary",
+    "PCFG",
+    "parse_grammar",
+    "load_grammar",
+    "GrammarDistribution",
+    "FiniteLanguage",
+    "LANGUAGES",
+    "Language",
+    "language",
+    "Rule",
+    "CompletionProbabilities",
+    "completion_probabilities",
+    "rule_witnesses",
     # HMM mixtures and GINC (case study 2)
     "CategoricalHMM",
     "HMMMixture",

@@ -33,6 +33,8 @@ REPORT_ORDER = (
     "F1",
     "anbn-padding-floor",
     "anbn-prompt-counts",
+    "grammar-anbn-closed-forms",
+    "F1-grammars",
     "E1-rule-extrapolation",
     "ginc-mixture-marginal",
     "ginc-posterior-concentration",

@@ -123,3 +123,38 @@ def hmm_mixtures(
 def token_sequences(*, vocab_size: int, max_length: int = 5) -> st.SearchStrategy[list[int]]:
     """Token-id sequences over ``0..vocab_size-1`` (any probability, including zero)."""
     return st.lists(st.integers(0, vocab_size - 1), max_size=max_length)
+
+
+@st.composite
+def pcfg_rules(
+    draw: st.DrawFn, *, max_nonterminals: int = 3, terminals: tuple[str, ...] = ("a", "b")
+) -> list[tuple[str, tuple[str, ...], Fraction]]:
+    """Random PCFG productions without ε rules and with acyclic unary rules (ambiguity allowed).
+
+    Nonterminals ``S, N1, N2, …``; each has a terminal rule (so it is productive) and is used by
+    the previous one (so it is reachable); unary rules point to later nonterminals only, so every
+    word has finitely many derivations — the brute-force oracle's requirement. The grammar may be
+    inconsistent (heavy recursion); probabilities are exact rationals.
+    """
+    n = draw(st.integers(1, max_nonterminals))
+    names = ["S", *(f"N{i}" for i in range(1, n))]
+    rules: list[tuple[str, tuple[str, ...]]] = []
+    for i, a in enumerate(names):
+        rules.append((a, (draw(st.sampled_from(terminals)),)))
+        if i + 1 < n:
+            rules.append((a, (draw(st.sampled_from(terminals)), names[i + 1])))
+        for _ in range(draw(st.integers(0, 2))):
+            size = draw(st.integers(1, 3))
+            if size == 1:
+                later = names[i + 1 :]
+                sym = draw(st.sampled_from([*terminals, *later]))
+                rules.append((a, (sym,)))
+            else:
+                rules.append((a, tuple(draw(st.sampled_from([*terminals, *names])) for _ in range(size))))
+    out = []
+    for a in names:
+        mine = [r for r in rules if r[0] == a]
+        weights = [draw(st.integers(1, 6)) for _ in mine]
+        total = sum(weights)
+        out += [(lhs, rhs, Fraction(w, total)) for (lhs, rhs), w in zip(mine, weights)]
+    return out

@@ -6,8 +6,8 @@ Length laws (:mod:`~exact.anbn.laws`), the exact distribution and its kernels
 F1 witnesses that equal ``p`` on its support yet do anything out of it
 (:mod:`~exact.anbn.witnesses`) and the certified rule-extrapolation probability of
 any predictor (:mod:`~exact.anbn.extrapolation`). ``nonident anbn`` is
-:mod:`~exact.anbn.cli`. A general PCFG engine will sit beside this package and
-treat aⁿbⁿ as one grammar among many (docs/design.md).
+:mod:`~exact.anbn.cli`. The general engine :mod:`exact.grammar` treats aⁿbⁿ as one
+grammar among many and this package as its fast special case (docs/grammars.md).
 """
 
 from exact.anbn.distribution import AnbnDistribution, AnbnFacts

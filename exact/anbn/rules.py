@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from exact.core.completions import Rule
 from exact.core.tokens import EOS, PAD, SOS, A, B, TokenBatch
 
-__all__ = ["RuleChecks", "check_rules", "is_sentence"]
+__all__ = ["ANBN_RULES", "R1", "R2", "RuleChecks", "check_rules", "is_sentence"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,21 @@ def is_sentence(batch: TokenBatch) -> NDArray[np.bool_]:
     valid = _valid_mask(batch)
     matches = np.all((tokens == expected) | ~valid, axis=1)
     return matches & (n >= 1) & (lengths >= 2 * n + 2)
+
+
+def _r1(words: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.bool_]:
+    live = np.arange(words.shape[1])[None, :] < lengths[:, None]
+    return np.sum((words == A) & live, axis=1) == np.sum((words == B) & live, axis=1)
+
+
+def _r2(words: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.bool_]:
+    live = np.arange(words.shape[1])[None, :] < lengths[:, None]
+    is_b = (words == B) & live
+    return ~np.any((words == A) & live & (np.cumsum(is_b, axis=1) > 0), axis=1)
+
+
+#: R1 on the whole word (prompt and completion), as the official ``check_same_number_as_bs``.
+R1 = Rule("R1", "#a = #b", _r1, scope="word")
+#: R2 on the completion alone, the official "completion accuracy" (``check_as_before_bs``).
+R2 = Rule("R2", "no a after a b", _r2, scope="completion")
+ANBN_RULES = (R1, R2)

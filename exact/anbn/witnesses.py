@@ -23,17 +23,15 @@ positive-probability prefixes all components equal ``p`` and so does the mixture
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import logsumexp
 
 from exact.anbn.distribution import AnbnDistribution
 from exact.anbn.rules import check_rules
-from exact.core.predictor import NextTokenProbs, Predictor, sequence_log_prob
+from exact.core.predictor import NextTokenProbs, Predictor
 from exact.core.tokens import EOS, PAD, VOCAB_SIZE, A, B, TokenBatch
 from exact.core.validate import InputError, check_int
+from exact.core.witnesses import CompletionMixture, OverrideModel
 
 __all__ = ["CompletionMixture", "OODPolicyModel", "OverrideModel", "POLICIES", "f1_witnesses"]
 
@@ -80,94 +78,6 @@ class OODPolicyModel:
             sub = TokenBatch(batch.tokens[ood], batch.lengths[ood])
             probs[ood, self._policy_tokens(sub)] = 1.0
         return NextTokenProbs(probs, np.ones(len(batch), dtype=bool))
-
-
-class CompletionMixture:
-    """Mixture of models over completions of prompts of ``context_length`` tokens.
-
-    ``q(y | s) = Σ_i π_i(s) q_i(y | s)`` with ``π_i(s) ∝ w_i Π_{t ≥ context_length}
-    q_i(s_t | s_<t)``, the posterior of component ``i`` given the tokens after the
-    context. Where no component explains the completion so far, the prior
-    weights are used. Where all components give the same row, that row is
-    returned bit-for-bit.
-
-    The mixture is over completions of prompts of exactly ``context_length``
-    tokens: on shorter or longer prompts the posterior is taken over a different
-    stretch of tokens and the extrapolation probability is generally not ``Σ w_i e_i``.
-
-    Parameters
-    ----------
-    components : sequence of Predictor
-    weights : sequence of float
-        Non-negative, summing to one.
-    context_length : int
-        Length of the prompt including ``SOS`` (``1 + k`` for a k-token prompt).
-    """
-
-    def __init__(self, components: Sequence[Predictor], weights: Sequence[float], context_length: int) -> None:
-        w = np.asarray(weights, dtype=np.float64)
-        if len(components) == 0 or w.shape != (len(components),):
-            raise InputError(f"weights must have one entry per component ({len(components)}), got {w.shape}")
-        if np.any(w < 0) or abs(w.sum() - 1) > 1e-12:
-            raise InputError(f"weights must be non-negative and sum to 1, got {w.tolist()}")
-        context_length = check_int(context_length, "context_length")
-        self.components = list(components)
-        self.weights = w
-        self.context_length = int(context_length)
-        self.vocab_size = components[0].vocab_size
-
-    def next_token_probs(self, batch: TokenBatch) -> NextTokenProbs:
-        rows = np.stack([c.next_token_probs(batch).require_defined() for c in self.components])
-        agree = np.all(rows == rows[:1], axis=(0, 2))
-        out = rows[0].copy()
-        todo = np.flatnonzero(~agree)
-        if todo.size:
-            sub = TokenBatch(batch.tokens[todo], batch.lengths[todo])
-            with np.errstate(divide="ignore"):
-                log_post = np.log(self.weights)[:, None] + np.stack(
-                    [sequence_log_prob(c, sub, start=self.context_length) for c in self.components]
-                )
-            dead = np.all(log_post == -np.inf, axis=0)
-            with np.errstate(divide="ignore"):
-                log_post[:, dead] = np.log(self.weights)[:, None]
-            post = np.exp(log_post - logsumexp(log_post, axis=0, keepdims=True))
-            out[todo] = np.einsum("ib,ibv->bv", post, rows[:, todo])
-        return NextTokenProbs(out, np.ones(len(batch), dtype=bool))
-
-
-class OverrideModel:
-    """``base`` everywhere except at the listed prefixes, where the given rows are used.
-
-    The building block of negative controls (a model that differs from ``p`` on
-    a positive-probability prefix must have ``KL(p‖q) > 0``) and of Lemma L1.
-
-    Parameters
-    ----------
-    base : Predictor
-        Must define every row it is asked for outside ``overrides``.
-    overrides : mapping from a token tuple to a probability row
-    """
-
-    def __init__(self, base: Predictor, overrides: Mapping[tuple[int, ...], Sequence[float]]) -> None:
-        self.base = base
-        self.vocab_size = base.vocab_size
-        self.overrides = {}
-        for prefix, row in overrides.items():
-            r = np.asarray(row, dtype=np.float64)
-            if r.shape != (self.vocab_size,) or np.any(r < 0) or abs(r.sum() - 1) > 1e-12:
-                raise InputError(
-                    f"overrides[{prefix}] must be a probability row of length {self.vocab_size}, got {row!r}"
-                )
-            self.overrides[tuple(int(t) for t in prefix)] = r
-
-    def next_token_probs(self, batch: TokenBatch) -> NextTokenProbs:
-        base = self.base.next_token_probs(batch)
-        probs, defined = base.probs.copy(), base.defined.copy()
-        for i in range(len(batch)):
-            row = self.overrides.get(tuple(batch.row(i).tolist()))
-            if row is not None:
-                probs[i], defined[i] = row, True
-        return NextTokenProbs(probs, defined)
 
 
 def f1_witnesses(base: AnbnDistribution, *, lam: float, prompt_length: int) -> dict[str, Predictor]:

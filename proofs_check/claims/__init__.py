@@ -10,6 +10,7 @@ from proofs_check.claims import (
     f2_icl,
     f3,
     ginc,
+    grammar,
     kl_identities,
     rule_extrapolation,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "f2_icl",
     "f3",
     "ginc",
+    "grammar",
     "kl_identities",
     "rule_extrapolation",
 ]

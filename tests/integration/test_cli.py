@@ -216,7 +216,8 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize(
-    "module", ["exact.anbn.cli", "exact.hmm.cli", "exact.icl.cli", "learned.cli", "proofs_check.cli"]
+    "module",
+    ["exact.anbn.cli", "exact.grammar.cli", "exact.hmm.cli", "exact.icl.cli", "learned.cli", "proofs_check.cli"],
 )
 def test_each_command_module_runs_alone(capsys, module):
     import importlib

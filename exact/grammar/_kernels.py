@@ -1,0 +1,414 @@
+"""Numba kernels of the prefix-probability scan (private; see :mod:`exact.grammar.distribution`).
+
+One left-to-right pass over a word ``w₀ … w_{n−1}`` of a :class:`~exact.grammar.normal_form.NormalForm`
+grammar gives, for every ``t = 0..n``, the prefix probability ``P(w_{<t} Σ*)``, the string
+probability ``P(w_{<t})`` and the prefix probability of every one-token extension
+``P(w_{<t} y Σ*)`` — hence every next-token conditional, EOS included.
+
+* ``inside[i, e, A] = P(A⁺ ⇒* w_i … w_e)``: CKY over the binary rules, then the unary closure.
+* ``F[t, X]``: mass of derivation contexts in which ``X`` (the root or a right child) starts at
+  position ``t`` and everything left of it derives exactly ``w_{<t}``; ``H[t] = F[t] · R*`` walks
+  down the left corners, so that ``P(w_{<t} y Σ*) = Σ_A H[t, A] p(A⁺ → y)`` and
+  ``F[t', C] = Σ_{t<t'} Σ_{A→B C} H[t, A] p(A→B C) inside[t, t'−1, B]`` (right siblings are
+  free: they carry total mass one since the grammar is proper and consistent). This is
+  Jelinek & Lafferty's (1991) prefix probability organised as Stolcke's (1995) forward pass:
+  every prefix of the word is a by-product of the last one.
+
+Log space, factored. Every vector (an ``inside[i, e, :]``, an ``F[t]``, an ``H[t]``) is stored as
+``exp(s)·v`` with a log scale ``s`` and ``max v = 1``. A sum of products of such vectors takes
+one ``exp`` per product of scales and multiply-adds inside, so no quantity underflows however long
+the word (only terms below ``2⁻¹⁰⁷⁴`` of the largest term of the same sum are lost, a relative
+error under 10⁻³⁰⁰). The plain log-space recursion (``logsumexp`` everywhere) is the twin in
+:mod:`exact.grammar.reference`. No ``fastmath``; kernels write into caller-allocated arrays and
+never validate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True)
+def _normalise(v):  # pragma: no cover - jitted
+    """Divide ``v`` by its maximum in place; return ``log max`` (``-inf`` for a zero vector)."""
+    top = 0.0
+    for a in range(v.shape[0]):
+        if v[a] > top:
+            top = v[a]
+    if top == 0.0:
+        return -np.inf
+    for a in range(v.shape[0]):
+        v[a] /= top
+    return math.log(top)
+
+
+@njit(cache=True)
+def _matvec(ptr, col, val, v, out):  # pragma: no cover - jitted
+    """``out[A] = Σ_B star[A, B] v[B]`` (inside through unary chains); ``star`` in CSR form."""
+    for a in range(out.shape[0]):
+        acc = 0.0
+        for k in range(ptr[a], ptr[a + 1]):
+            acc += val[k] * v[col[k]]
+        out[a] = acc
+
+
+@njit(cache=True)
+def _vecmat(v, ptr, col, val, out):  # pragma: no cover - jitted
+    """``out[A] = Σ_X v[X] star[X, A]`` (down the left corners); ``star`` in CSR form."""
+    for a in range(out.shape[0]):
+        out[a] = 0.0
+    for x in range(v.shape[0]):
+        if v[x] != 0.0:
+            for k in range(ptr[x], ptr[x + 1]):
+                out[col[k]] += v[x] * val[k]
+
+
+@njit(cache=True)
+def _dot_lex(hv, hs, lex, y):  # pragma: no cover - jitted
+    acc = 0.0
+    for a in range(hv.shape[0]):
+        acc += hv[a] * lex[a, y]
+    return hs + math.log(acc) if acc > 0.0 else -np.inf
+
+
+@njit(cache=True)
+def _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val):  # pragma: no cover - jitted
+    """``H[t] = F[t] R*`` (the left-spine nodes that start at position ``t``), factored."""
+    _vecmat(fv[t], l_ptr, l_col, l_val, hv[t])
+    hsc[t] = fsc[t] + _normalise(hv[t]) if fsc[t] != -np.inf else -np.inf
+
+
+@njit(cache=True)
+def _column(
+    y, e, iv, isc, fv, fsc, hv, hsc, base, split_sc, ends, n_ends, lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val
+):  # pragma: no cover - jitted
+    """Add token ``y`` at position ``e``: the inside of every span ending at ``e`` and ``F[e+1]``.
+
+    Needs ``H[0..e]`` and the inside of every span ending before ``e``; returns
+    ``log inside[0, e, start]`` (without the ``1 − e_S`` factor). ``ends[i, :n_ends[i]]`` lists
+    the ends ``j`` of the spans starting at ``i`` with non-zero inside, in increasing order, so
+    that only splits whose left part is possible are visited (the chart of a formal language is
+    sparse); entries at or after ``e`` (left by a sibling in a depth-first walk) are dropped first.
+    """
+    n_nt = lex.shape[0]
+    for i in range(e + 1):
+        while n_ends[i] > 0 and ends[i, n_ends[i] - 1] >= e:
+            n_ends[i] -= 1
+    for i in range(e, -1, -1):  # spans ending at e, shortest first
+        for a in range(n_nt):
+            base[a] = 0.0
+        sc = 0.0
+        if i == e:
+            for a in range(n_nt):
+                base[a] = lex[a, y]
+        else:
+            top = -np.inf
+            for k in range(n_ends[i]):
+                j = ends[i, k]
+                split_sc[j] = isc[i, j] + isc[j + 1, e]
+                if split_sc[j] > top:
+                    top = split_sc[j]
+            sc = top
+            if top != -np.inf:
+                for k in range(n_ends[i]):
+                    j = ends[i, k]
+                    if split_sc[j] == -np.inf:
+                        continue
+                    f = math.exp(split_sc[j] - top)
+                    for r in range(bin_a.shape[0]):
+                        vb = iv[i, j, bin_b[r]]
+                        if vb != 0.0:
+                            vc = iv[j + 1, e, bin_c[r]]
+                            if vc != 0.0:
+                                base[bin_a[r]] += f * bin_p[r] * vb * vc
+        if sc == -np.inf:
+            for a in range(n_nt):
+                iv[i, e, a] = 0.0
+            isc[i, e] = -np.inf
+            continue
+        _matvec(u_ptr, u_col, u_val, base, iv[i, e])
+        isc[i, e] = sc + _normalise(iv[i, e])
+        if isc[i, e] != -np.inf:
+            ends[i, n_ends[i]] = e
+            n_ends[i] += 1
+    whole = isc[0, e] + math.log(iv[0, e, 0]) if isc[0, e] != -np.inf and iv[0, e, 0] > 0.0 else -np.inf
+    # F[e+1]: right children that start after w_e
+    for a in range(n_nt):
+        fv[e + 1, a] = 0.0
+    top = -np.inf
+    for s in range(e + 1):
+        split_sc[s] = hsc[s] + isc[s, e]
+        if split_sc[s] > top:
+            top = split_sc[s]
+    if top != -np.inf:
+        for s in range(e + 1):
+            if split_sc[s] == -np.inf:
+                continue
+            f = math.exp(split_sc[s] - top)
+            for r in range(bin_a.shape[0]):
+                ha = hv[s, bin_a[r]]
+                if ha != 0.0:
+                    vb = iv[s, e, bin_b[r]]
+                    if vb != 0.0:
+                        fv[e + 1, bin_c[r]] += f * ha * bin_p[r] * vb
+        fsc[e + 1] = top + _normalise(fv[e + 1])
+    else:
+        fsc[e + 1] = -np.inf
+    return whole
+
+
+@njit(cache=True)
+def _scan_row(
+    w,
+    n,
+    lex,
+    bin_a,
+    bin_b,
+    bin_c,
+    bin_p,
+    u_ptr,
+    u_col,
+    u_val,
+    l_ptr,
+    l_col,
+    l_val,
+    log_nonempty,
+    log_empty,
+    pre,
+    strp,
+    nxt,
+    every,
+):  # pragma: no cover - jitted
+    n_nt = lex.shape[0]
+    n_t = lex.shape[1]
+    m = max(n, 1)
+    iv = np.zeros((m, m, n_nt))  # inside, factored: exp(isc[i, e]) * iv[i, e, :]
+    isc = np.full((m, m), -np.inf)
+    fv = np.zeros((n + 1, n_nt))
+    fsc = np.full(n + 1, -np.inf)
+    hv = np.zeros((n + 1, n_nt))
+    hsc = np.full(n + 1, -np.inf)
+    base = np.zeros(n_nt)
+    split_sc = np.empty(m)
+    ends = np.zeros((m, m), dtype=np.int64)
+    n_ends = np.zeros(m, dtype=np.int64)
+    if log_nonempty != -np.inf:
+        fv[0, 0] = 1.0
+        fsc[0] = log_nonempty
+    pre[0] = 0.0
+    strp[0] = log_empty
+    for t in range(n + 1):
+        _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val)
+        if every or t == n:
+            slot = t if every else 0
+            for y in range(n_t):
+                nxt[slot, y] = _dot_lex(hv[t], hsc[t], lex, y) if hsc[t] != -np.inf else -np.inf
+        if t == n:
+            break
+        y = w[t]
+        pre[t + 1] = _dot_lex(hv[t], hsc[t], lex, y) if hsc[t] != -np.inf else -np.inf
+        whole = _column(
+            y,
+            t,
+            iv,
+            isc,
+            fv,
+            fsc,
+            hv,
+            hsc,
+            base,
+            split_sc,
+            ends,
+            n_ends,
+            lex,
+            bin_a,
+            bin_b,
+            bin_c,
+            bin_p,
+            u_ptr,
+            u_col,
+            u_val,
+        )
+        strp[t + 1] = log_nonempty + whole if log_nonempty != -np.inf and whole != -np.inf else -np.inf
+
+
+@njit(cache=True)
+def enumerate_words(
+    max_len,
+    max_nodes,
+    fill,
+    lex,
+    bin_a,
+    bin_b,
+    bin_c,
+    bin_p,
+    u_ptr,
+    u_col,
+    u_val,
+    l_ptr,
+    l_col,
+    l_val,
+    log_nonempty,
+    log_empty,
+    out_words,
+    out_logp,
+    out_len,
+    counts,
+):  # pragma: no cover - jitted
+    """Depth-first over the tree of positive-probability prefixes up to ``max_len``, each node
+    extending its parent's chart by one column (``O(t²)`` work per node, not ``O(t³)``).
+
+    Records every word with ``P(w) > 0`` (into ``out_*`` when ``fill``), in lexicographic order
+    of token ids; ``counts = [words, nodes, stopped]``, ``stopped = 1`` when more than
+    ``max_nodes`` prefixes would be visited. Returns the mass of the words longer than
+    ``max_len``: the prefix probabilities of the ``max_len + 1``-token prefixes, summed with
+    compensation (Kahan).
+    """
+    n_nt = lex.shape[0]
+    n_t = lex.shape[1]
+    L = max_len
+    m = max(L, 1)
+    iv = np.zeros((m, m, n_nt))
+    isc = np.full((m, m), -np.inf)
+    fv = np.zeros((L + 1, n_nt))
+    fsc = np.full(L + 1, -np.inf)
+    hv = np.zeros((L + 1, n_nt))
+    hsc = np.full(L + 1, -np.inf)
+    base = np.zeros(n_nt)
+    split_sc = np.empty(m + 1)
+    ends = np.zeros((m, m), dtype=np.int64)
+    n_ends = np.zeros(m, dtype=np.int64)
+    w = np.zeros(m, dtype=np.int64)
+    strp = np.full(L + 1, -np.inf)
+    nxt = np.full((L + 1, n_t), -np.inf)
+    child = np.zeros(L + 1, dtype=np.int64)
+    if log_nonempty != -np.inf:
+        fv[0, 0] = 1.0
+        fsc[0] = log_nonempty
+    strp[0] = log_empty
+    total = 0.0
+    carry = 0.0
+    n_words = 0
+    nodes = 0
+    depth = 0
+    entering = True
+    while depth >= 0:
+        t = depth
+        if entering:
+            entering = False
+            nodes += 1
+            if nodes > max_nodes:
+                counts[2] = 1
+                break
+            _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val)
+            for y in range(n_t):
+                nxt[t, y] = _dot_lex(hv[t], hsc[t], lex, y) if hsc[t] != -np.inf else -np.inf
+            if strp[t] != -np.inf:
+                if fill:
+                    for i in range(t):
+                        out_words[n_words, i] = w[i]
+                    out_logp[n_words] = strp[t]
+                    out_len[n_words] = t
+                n_words += 1
+            child[t] = 0
+            if t == L:
+                for y in range(n_t):
+                    if nxt[t, y] != -np.inf:
+                        x = math.exp(nxt[t, y]) - carry
+                        s = total + x
+                        carry = (s - total) - x
+                        total = s
+                depth -= 1
+                continue
+        if child[t] >= n_t:
+            depth -= 1
+            continue
+        y = child[t]
+        child[t] += 1
+        if nxt[t, y] == -np.inf:
+            continue
+        w[t] = y
+        whole = _column(
+            y,
+            t,
+            iv,
+            isc,
+            fv,
+            fsc,
+            hv,
+            hsc,
+            base,
+            split_sc,
+            ends,
+            n_ends,
+            lex,
+            bin_a,
+            bin_b,
+            bin_c,
+            bin_p,
+            u_ptr,
+            u_col,
+            u_val,
+        )
+        strp[t + 1] = log_nonempty + whole if log_nonempty != -np.inf and whole != -np.inf else -np.inf
+        depth = t + 1
+        entering = True
+    counts[0] = n_words
+    counts[1] = nodes
+    return total
+
+
+@njit(cache=True, parallel=True)
+def scan(
+    tokens,
+    lengths,
+    lex,
+    bin_a,
+    bin_b,
+    bin_c,
+    bin_p,
+    u_ptr,
+    u_col,
+    u_val,
+    l_ptr,
+    l_col,
+    l_val,
+    log_nonempty,
+    log_empty,
+    pre,
+    strp,
+    nxt,
+    every,
+):  # pragma: no cover - jitted
+    """Rows of ``tokens`` (terminal ids) scanned independently (see the module docstring).
+
+    ``lex`` and ``bin_p`` are linear probabilities; the unary closure ``U*`` and the left-corner
+    closure ``R*`` come in CSR form (``ptr``, ``col``, ``val``), since both are sparse. Writes
+    ``pre[r, t]``, ``strp[r, t]`` (logs) for ``t ≤ lengths[r]`` and ``nxt[r, t, y]`` for every ``t``
+    when ``every`` else ``nxt[r, 0, y]`` after the whole row.
+    """
+    for r in prange(tokens.shape[0]):
+        _scan_row(
+            tokens[r],
+            lengths[r],
+            lex,
+            bin_a,
+            bin_b,
+            bin_c,
+            bin_p,
+            u_ptr,
+            u_col,
+            u_val,
+            l_ptr,
+            l_col,
+            l_val,
+            log_nonempty,
+            log_empty,
+            pre[r],
+            strp[r],
+            nxt[r],
+            every,
+        )
