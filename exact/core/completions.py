@@ -185,6 +185,14 @@ def completion_probabilities(
         raise InputError(f"the predictor's vocab_size={V} leaves no terminals (terminals, then SOS, EOS, PAD)")
     eos = K + 1
     n = len(prompts)
+    inside = np.arange(prompts.tokens.shape[1])[None, :] < prompts.lengths[:, None]
+    body = inside & (np.arange(prompts.tokens.shape[1])[None, :] >= 1)
+    framed = (prompts.lengths >= 1) & (prompts.tokens[:, 0] == K) & ~np.any(body & (prompts.tokens >= K), axis=1)
+    if not framed.all():
+        i = int(np.flatnonzero(~framed)[0])
+        raise InputError(
+            f"prompts[{i}] = {prompts.row(i).tolist()} must be SOS (id {K}) followed by terminal ids 0..{K - 1}"
+        )
     hits = np.zeros((len(rules), n))
     ended = np.zeros(n)
     malformed = np.zeros(n)

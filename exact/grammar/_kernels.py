@@ -15,12 +15,14 @@ probability ``P(w_{<t})`` and the prefix probability of every one-token extensio
   every prefix of the word is a by-product of the last one.
 
 Log space, factored. Every vector (an ``inside[i, e, :]``, an ``F[t]``, an ``H[t]``) is stored as
-``exp(s)·v`` with a log scale ``s`` and ``max v = 1``. A sum of products of such vectors takes
-one ``exp`` per product of scales and multiply-adds inside, so no quantity underflows however long
-the word (only terms below ``2⁻¹⁰⁷⁴`` of the largest term of the same sum are lost, a relative
-error under 10⁻³⁰⁰). The plain log-space recursion (``logsumexp`` everywhere) is the twin in
-:mod:`exact.grammar.reference`. No ``fastmath``; kernels write into caller-allocated arrays and
-never validate.
+``exp(s)·v`` with one log scale ``s`` and ``max v = 1``: a sum of products of such vectors takes
+one ``exp`` per product of scales and multiply-adds inside. What one scale per vector cannot hold
+is an entry below the float range *relative to the largest entry of the same vector*; every
+product that falls below the smallest normal double (``2⁻¹⁰²²``) although its factors are
+positive therefore raises a *flag*, and the wrapper recomputes that word in plain log space
+(:func:`scan_log_row`, ``logsumexp`` everywhere; its NumPy twin is :mod:`exact.grammar.reference`)
+— nothing is silently truncated.
+No ``fastmath``; kernels write into caller-allocated arrays and never validate.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from exact.core.logspace import lse2
+
+#: The smallest normal double: a positive product below it has lost precision (or underflowed).
+TINY = 2.2250738585072014e-308
+
 
 @njit(cache=True)
-def _normalise(v):  # pragma: no cover - jitted
+def _normalise(v, flag):  # pragma: no cover - jitted
     """Divide ``v`` by its maximum in place; return ``log max`` (``-inf`` for a zero vector)."""
     top = 0.0
     for a in range(v.shape[0]):
@@ -41,49 +48,96 @@ def _normalise(v):  # pragma: no cover - jitted
     if top == 0.0:
         return -np.inf
     for a in range(v.shape[0]):
-        v[a] /= top
+        if v[a] != 0.0:
+            v[a] /= top
+            if v[a] < TINY:
+                flag[0] = 1
     return math.log(top)
 
 
 @njit(cache=True)
-def _matvec(ptr, col, val, v, out):  # pragma: no cover - jitted
+def _matvec(ptr, col, val, v, out, flag):  # pragma: no cover - jitted
     """``out[A] = Σ_B star[A, B] v[B]`` (inside through unary chains); ``star`` in CSR form."""
     for a in range(out.shape[0]):
         acc = 0.0
         for k in range(ptr[a], ptr[a + 1]):
-            acc += val[k] * v[col[k]]
+            x = v[col[k]]
+            if x != 0.0:
+                x *= val[k]
+                if x < TINY:
+                    flag[0] = 1
+                acc += x
         out[a] = acc
 
 
 @njit(cache=True)
-def _vecmat(v, ptr, col, val, out):  # pragma: no cover - jitted
+def _vecmat(v, ptr, col, val, out, flag):  # pragma: no cover - jitted
     """``out[A] = Σ_X v[X] star[X, A]`` (down the left corners); ``star`` in CSR form."""
     for a in range(out.shape[0]):
         out[a] = 0.0
     for x in range(v.shape[0]):
         if v[x] != 0.0:
             for k in range(ptr[x], ptr[x + 1]):
-                out[col[k]] += v[x] * val[k]
+                z = v[x] * val[k]
+                if z < TINY:
+                    flag[0] = 1
+                out[col[k]] += z
 
 
 @njit(cache=True)
-def _dot_lex(hv, hs, lex, y):  # pragma: no cover - jitted
+def _dot_lex(hv, hs, lex, y, flag):  # pragma: no cover - jitted
+    """``log Σ_A exp(hs)·hv[A]·p(A → y)``."""
+    if hs == -np.inf:
+        return -np.inf
     acc = 0.0
     for a in range(hv.shape[0]):
-        acc += hv[a] * lex[a, y]
+        if hv[a] != 0.0 and lex[a, y] != 0.0:
+            z = hv[a] * lex[a, y]
+            if z < TINY:
+                flag[0] = 1
+            acc += z
     return hs + math.log(acc) if acc > 0.0 else -np.inf
 
 
 @njit(cache=True)
-def _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val):  # pragma: no cover - jitted
+def _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val, flag):  # pragma: no cover - jitted
     """``H[t] = F[t] R*`` (the left-spine nodes that start at position ``t``), factored."""
-    _vecmat(fv[t], l_ptr, l_col, l_val, hv[t])
-    hsc[t] = fsc[t] + _normalise(hv[t]) if fsc[t] != -np.inf else -np.inf
+    _vecmat(fv[t], l_ptr, l_col, l_val, hv[t], flag)
+    hsc[t] = fsc[t] + _normalise(hv[t], flag) if fsc[t] != -np.inf else -np.inf
+
+
+@njit(cache=True)
+def _scaled(log_gap, flag):  # pragma: no cover - jitted
+    """``exp(log_gap)`` for ``log_gap ≤ 0``, flagging a factor below the normal range."""
+    f = math.exp(log_gap)
+    if f < TINY:
+        flag[0] = 1
+    return f
 
 
 @njit(cache=True)
 def _column(
-    y, e, iv, isc, fv, fsc, hv, hsc, base, split_sc, ends, n_ends, lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val
+    y,
+    e,
+    iv,
+    isc,
+    fv,
+    fsc,
+    hv,
+    hsc,
+    base,
+    split_sc,
+    ends,
+    n_ends,
+    lex,
+    bin_a,
+    bin_b,
+    bin_c,
+    bin_p,
+    u_ptr,
+    u_col,
+    u_val,
+    flag,
 ):  # pragma: no cover - jitted
     """Add token ``y`` at position ``e``: the inside of every span ending at ``e`` and ``F[e+1]``.
 
@@ -117,20 +171,23 @@ def _column(
                     j = ends[i, k]
                     if split_sc[j] == -np.inf:
                         continue
-                    f = math.exp(split_sc[j] - top)
+                    f = _scaled(split_sc[j] - top, flag)
                     for r in range(bin_a.shape[0]):
                         vb = iv[i, j, bin_b[r]]
                         if vb != 0.0:
                             vc = iv[j + 1, e, bin_c[r]]
                             if vc != 0.0:
-                                base[bin_a[r]] += f * bin_p[r] * vb * vc
+                                z = f * bin_p[r] * vb * vc
+                                if z < TINY:
+                                    flag[0] = 1
+                                base[bin_a[r]] += z
         if sc == -np.inf:
             for a in range(n_nt):
                 iv[i, e, a] = 0.0
             isc[i, e] = -np.inf
             continue
-        _matvec(u_ptr, u_col, u_val, base, iv[i, e])
-        isc[i, e] = sc + _normalise(iv[i, e])
+        _matvec(u_ptr, u_col, u_val, base, iv[i, e], flag)
+        isc[i, e] = sc + _normalise(iv[i, e], flag)
         if isc[i, e] != -np.inf:
             ends[i, n_ends[i]] = e
             n_ends[i] += 1
@@ -147,14 +204,17 @@ def _column(
         for s in range(e + 1):
             if split_sc[s] == -np.inf:
                 continue
-            f = math.exp(split_sc[s] - top)
+            f = _scaled(split_sc[s] - top, flag)
             for r in range(bin_a.shape[0]):
                 ha = hv[s, bin_a[r]]
                 if ha != 0.0:
                     vb = iv[s, e, bin_b[r]]
                     if vb != 0.0:
-                        fv[e + 1, bin_c[r]] += f * ha * bin_p[r] * vb
-        fsc[e + 1] = top + _normalise(fv[e + 1])
+                        z = f * ha * bin_p[r] * vb
+                        if z < TINY:
+                            flag[0] = 1
+                        fv[e + 1, bin_c[r]] += z
+        fsc[e + 1] = top + _normalise(fv[e + 1], flag)
     else:
         fsc[e + 1] = -np.inf
     return whole
@@ -181,6 +241,7 @@ def _scan_row(
     strp,
     nxt,
     every,
+    flag,
 ):  # pragma: no cover - jitted
     n_nt = lex.shape[0]
     n_t = lex.shape[1]
@@ -201,15 +262,15 @@ def _scan_row(
     pre[0] = 0.0
     strp[0] = log_empty
     for t in range(n + 1):
-        _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val)
+        _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val, flag)
         if every or t == n:
             slot = t if every else 0
             for y in range(n_t):
-                nxt[slot, y] = _dot_lex(hv[t], hsc[t], lex, y) if hsc[t] != -np.inf else -np.inf
+                nxt[slot, y] = _dot_lex(hv[t], hsc[t], lex, y, flag)
         if t == n:
             break
         y = w[t]
-        pre[t + 1] = _dot_lex(hv[t], hsc[t], lex, y) if hsc[t] != -np.inf else -np.inf
+        pre[t + 1] = _dot_lex(hv[t], hsc[t], lex, y, flag)
         whole = _column(
             y,
             t,
@@ -231,6 +292,7 @@ def _scan_row(
             u_ptr,
             u_col,
             u_val,
+            flag,
         )
         strp[t + 1] = log_nonempty + whole if log_nonempty != -np.inf and whole != -np.inf else -np.inf
 
@@ -262,10 +324,11 @@ def enumerate_words(
     extending its parent's chart by one column (``O(t²)`` work per node, not ``O(t³)``).
 
     Records every word with ``P(w) > 0`` (into ``out_*`` when ``fill``), in lexicographic order
-    of token ids; ``counts = [words, nodes, stopped]``, ``stopped = 1`` when more than
-    ``max_nodes`` prefixes would be visited. Returns the mass of the words longer than
-    ``max_len``: the prefix probabilities of the ``max_len + 1``-token prefixes, summed with
-    compensation (Kahan).
+    of token ids; ``counts = [words, nodes, stopped, flagged]``: ``stopped = 1`` when more than
+    ``max_nodes`` prefixes would be visited, ``flagged = 1`` when a product left the normal float
+    range (the wrapper then enumerates with the log-space twin). Returns the mass of the words
+    longer than ``max_len``: the prefix probabilities of the ``max_len + 1``-token prefixes,
+    summed with compensation (Kahan).
     """
     n_nt = lex.shape[0]
     n_t = lex.shape[1]
@@ -285,6 +348,7 @@ def enumerate_words(
     strp = np.full(L + 1, -np.inf)
     nxt = np.full((L + 1, n_t), -np.inf)
     child = np.zeros(L + 1, dtype=np.int64)
+    flag = np.zeros(1, dtype=np.int64)
     if log_nonempty != -np.inf:
         fv[0, 0] = 1.0
         fsc[0] = log_nonempty
@@ -303,9 +367,9 @@ def enumerate_words(
             if nodes > max_nodes:
                 counts[2] = 1
                 break
-            _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val)
+            _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val, flag)
             for y in range(n_t):
-                nxt[t, y] = _dot_lex(hv[t], hsc[t], lex, y) if hsc[t] != -np.inf else -np.inf
+                nxt[t, y] = _dot_lex(hv[t], hsc[t], lex, y, flag)
             if strp[t] != -np.inf:
                 if fill:
                     for i in range(t):
@@ -352,12 +416,14 @@ def enumerate_words(
             u_ptr,
             u_col,
             u_val,
+            flag,
         )
         strp[t + 1] = log_nonempty + whole if log_nonempty != -np.inf and whole != -np.inf else -np.inf
         depth = t + 1
         entering = True
     counts[0] = n_words
     counts[1] = nodes
+    counts[3] = flag[0]
     return total
 
 
@@ -382,13 +448,15 @@ def scan(
     strp,
     nxt,
     every,
+    flagged,
 ):  # pragma: no cover - jitted
     """Rows of ``tokens`` (terminal ids) scanned independently (see the module docstring).
 
     ``lex`` and ``bin_p`` are linear probabilities; the unary closure ``U*`` and the left-corner
     closure ``R*`` come in CSR form (``ptr``, ``col``, ``val``), since both are sparse. Writes
-    ``pre[r, t]``, ``strp[r, t]`` (logs) for ``t ≤ lengths[r]`` and ``nxt[r, t, y]`` for every ``t``
-    when ``every`` else ``nxt[r, 0, y]`` after the whole row.
+    ``pre[r, t]``, ``strp[r, t]`` (logs) for ``t ≤ lengths[r]``, ``nxt[r, t, y]`` for every ``t``
+    when ``every`` else ``nxt[r, 0, y]`` after the whole row, and ``flagged[r] = 1`` where a
+    product left the normal float range (the row must be recomputed in plain log space).
     """
     for r in prange(tokens.shape[0]):
         _scan_row(
@@ -411,4 +479,101 @@ def scan(
             strp[r],
             nxt[r],
             every,
+            flagged[r : r + 1],
         )
+
+
+@njit(cache=True)
+def _log_matvec(star, v, out):  # pragma: no cover - jitted
+    """``out[A] = log Σ_B exp(star[A, B] + v[B])`` (dense log matrices)."""
+    for a in range(out.shape[0]):
+        acc = -np.inf
+        for b in range(v.shape[0]):
+            if v[b] != -np.inf and star[a, b] != -np.inf:
+                acc = lse2(acc, star[a, b] + v[b])
+        out[a] = acc
+
+
+@njit(cache=True)
+def _log_vecmat(v, star, out):  # pragma: no cover - jitted
+    """``out[A] = log Σ_X exp(v[X] + star[X, A])``."""
+    for a in range(out.shape[0]):
+        out[a] = -np.inf
+    for x in range(v.shape[0]):
+        if v[x] != -np.inf:
+            for a in range(out.shape[0]):
+                if star[x, a] != -np.inf:
+                    out[a] = lse2(out[a], v[x] + star[x, a])
+
+
+@njit(cache=True)
+def _log_dot_lex(h, lex, y):  # pragma: no cover - jitted
+    acc = -np.inf
+    for a in range(h.shape[0]):
+        if h[a] != -np.inf and lex[a, y] != -np.inf:
+            acc = lse2(acc, h[a] + lex[a, y])
+    return acc
+
+
+@njit(cache=True)
+def scan_log_row(
+    w, n, lex, bin_a, bin_b, bin_c, bin_logp, ustar, lcstar, log_nonempty, log_empty, pre, strp, nxt, every
+):  # pragma: no cover - jitted
+    """The same recursion with every quantity a log probability and every sum a ``logsumexp``
+    (slower: an ``exp`` and a ``log1p`` per term); the fallback for words the factored scan flags.
+    ``lex``, ``bin_logp``, ``ustar`` and ``lcstar`` are logs; the closures dense."""
+    n_nt = lex.shape[0]
+    n_t = lex.shape[1]
+    m = max(n, 1)
+    inside = np.full((m, m, n_nt), -np.inf)
+    f = np.full((n + 1, n_nt), -np.inf)
+    h = np.full((n + 1, n_nt), -np.inf)
+    base = np.empty(n_nt)
+    ends = np.zeros((m, m), dtype=np.int64)
+    n_ends = np.zeros(m, dtype=np.int64)
+    f[0, 0] = log_nonempty
+    pre[0] = 0.0
+    strp[0] = log_empty
+    for t in range(n + 1):
+        _log_vecmat(f[t], lcstar, h[t])
+        if every or t == n:
+            slot = t if every else 0
+            for y in range(n_t):
+                nxt[slot, y] = _log_dot_lex(h[t], lex, y)
+        if t == n:
+            break
+        y = w[t]
+        pre[t + 1] = _log_dot_lex(h[t], lex, y)
+        e = t
+        for i in range(e, -1, -1):
+            for a in range(n_nt):
+                base[a] = lex[a, y] if i == e else -np.inf
+            if i < e:
+                for k in range(n_ends[i]):
+                    j = ends[i, k]
+                    for r in range(bin_a.shape[0]):
+                        lb = inside[i, j, bin_b[r]]
+                        if lb == -np.inf:
+                            continue
+                        lc = inside[j + 1, e, bin_c[r]]
+                        if lc == -np.inf:
+                            continue
+                        base[bin_a[r]] = lse2(base[bin_a[r]], bin_logp[r] + lb + lc)
+            _log_matvec(ustar, base, inside[i, e])
+            live = False
+            for a in range(n_nt):
+                if inside[i, e, a] != -np.inf:
+                    live = True
+            if live:
+                ends[i, n_ends[i]] = e
+                n_ends[i] += 1
+        strp[t + 1] = log_nonempty + inside[0, e, 0] if log_nonempty != -np.inf else -np.inf
+        for s in range(e + 1):
+            for r in range(bin_a.shape[0]):
+                ha = h[s, bin_a[r]]
+                if ha == -np.inf:
+                    continue
+                lb = inside[s, e, bin_b[r]]
+                if lb == -np.inf:
+                    continue
+                f[t + 1, bin_c[r]] = lse2(f[t + 1, bin_c[r]], ha + bin_logp[r] + lb)

@@ -291,6 +291,8 @@ class WordDistribution:
         """
         L = check_int(max_len, "max_len", minimum=0)
         cap = check_int(max_prefixes, "max_prefixes")
+        longest = self.max_word_length()
+        width = L if longest is None else min(L, longest)  # no word is longer: no wider matrix
         frontier = np.zeros((1, 0), dtype=np.int64)
         found_w: list[NDArray[np.int64]] = []
         found_lp: list[NDArray[np.float64]] = []
@@ -305,7 +307,7 @@ class WordDistribution:
             end = strp[:, depth]
             hit = np.flatnonzero(end > -np.inf)
             if hit.size:
-                pad = np.zeros((hit.size, L), dtype=np.int64)
+                pad = np.zeros((hit.size, width), dtype=np.int64)
                 pad[:, :depth] = frontier[hit]
                 found_w.append(pad)
                 found_lp.append(end[hit])
@@ -323,7 +325,7 @@ class WordDistribution:
             frontier = np.concatenate([frontier[rows], toks[:, None]], axis=1)
             if not rows.size:
                 break
-        words = np.concatenate(found_w) if found_w else np.zeros((0, L), dtype=np.int64)
+        words = np.concatenate(found_w) if found_w else np.zeros((0, width), dtype=np.int64)
         lps = np.concatenate(found_lp) if found_lp else np.zeros(0)
         lengths = np.concatenate(found_n) if found_n else np.zeros(0, dtype=np.int64)
         return StringSet(words, lengths, lps, truncated, L, expanded)

@@ -41,7 +41,12 @@ def add_parser(sub: Any) -> None:
         help="library law parameter, e.g. --set n_max=64, --set p_open=2/5, --set K=4 (repeatable)",
     )  # fmt: skip
     p.add_argument("--max-len", type=int, default=12, help="enumerate every string up to this length (default 12)")
-    p.add_argument("--prompt-length", type=int, default=None, help="prompt length k (default 8; 4 for brackets)")
+    p.add_argument(
+        "--prompt-length",
+        type=int,
+        default=None,
+        help="prompt length k (default 8, 4 for brackets, less for big alphabets)",
+    )
     p.add_argument(
         "--renormalise", action="store_true", help="grammar file: condition an inconsistent PCFG on finite derivations"
     )
@@ -99,8 +104,10 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--max-len must lie in 0..{MAX_LEN}, got {args.max_len}")
     doc, dist, lang = _source(args)
     k = args.prompt_length
-    if k is None:
+    if k is None:  # 8 (4 for brackets), fewer where |Σ|^k would exceed 65,536 prompts
         k = 4 if lang is not None and lang.name in ("dyck1", "dyck2", "not_nested") else 8
+        while k > 1 and dist.vocabulary.n_terminals**k > 65_536:
+            k -= 1
     if k < 1:
         raise CliError(f"--prompt-length must be ≥ 1, got {k}")
     strings = dist.strings(args.max_len)

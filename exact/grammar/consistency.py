@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
@@ -105,6 +106,22 @@ def expectation_matrix(g: PCFG) -> NDArray[np.float64]:
     return m
 
 
+def identity_minus_expectation(g: PCFG) -> NDArray[np.float64]:
+    """``I − M`` formed in exact rationals, then rounded once per entry.
+
+    Near criticality ``1 − M[A, A]`` is a small difference of nearly equal numbers; forming it in
+    float64 would leave only its leading digits, an error no condition number accounts for.
+    """
+    index = {a: i for i, a in enumerate(g.nonterminals)}
+    n = len(index)
+    exact = [[Fraction(int(i == j)) for j in range(n)] for i in range(n)]
+    for p in g.productions:
+        for s in p.rhs:
+            if g.is_nonterminal(s):
+                exact[index[p.lhs]][index[s]] -= p.prob
+    return np.array([[float(x) for x in row] for row in exact], dtype=np.float64).reshape(n, n)
+
+
 @dataclass(frozen=True)
 class Consistency:
     """The partition function and expectation-matrix facts of a grammar.
@@ -171,7 +188,7 @@ def analyse(g: PCFG) -> Consistency:
         index = {a: i for i, a in enumerate(g.nonterminals)}
         for p in g.productions:
             t[index[p.lhs]] += float(p.prob) * sum(1 for s in p.rhs if not g.is_nonterminal(s))
-        expected = float(np.linalg.solve(np.eye(n) - m, t)[0])
+        expected = float(np.linalg.solve(identity_minus_expectation(g), t)[0])
     return Consistency(
         grammar=g,
         partition={a: float(z[i]) for i, a in enumerate(g.nonterminals)},

@@ -22,6 +22,7 @@ rounding.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numba
 import numpy as np
@@ -31,11 +32,20 @@ from exact.core.validate import InputError, InputTypeError, check_int
 from exact.core.vocabulary import Vocabulary
 from exact.grammar import _kernels as _k
 from exact.grammar.base import ENTROPY_SLACK, MAX_PREFIXES, EntropyBounds, StringSet, WordDistribution
-from exact.grammar.consistency import Consistency, analyse, expectation_matrix, require_consistent
+from exact.grammar.consistency import (
+    Consistency,
+    analyse,
+    expectation_matrix,
+    identity_minus_expectation,
+    require_consistent,
+)
 from exact.grammar.normal_form import NormalForm, normal_form
 from exact.grammar.pcfg import PCFG
 
 __all__ = ["ENTROPY_SLACK", "PARALLEL_MIN_ROWS", "GrammarDistribution", "derivational_entropy"]
+
+#: Largest chart (inside probabilities of every span of one word) a scan may allocate, in bytes.
+MAX_CHART_BYTES = 256 * 2**20
 
 #: Batches of fewer words are scanned on one thread (on a busy machine, waiting for a second thread
 #: costs more than the work it would take over).
@@ -44,17 +54,24 @@ PARALLEL_MIN_ROWS = 64
 
 def derivational_entropy(g: PCFG) -> float:
     """``H_d(S)``, the entropy of the derivation tree (``inf`` when ``ρ(M) ≥ 1``)."""
+    return _derivational_entropy(g)[0]
+
+
+def _derivational_entropy(g: PCFG) -> tuple[float, float]:
+    """``H_d(S)`` and a bound on its relative rounding error, ``4 n κ(I − M) u`` (``κ`` the 2-norm
+    condition number): near criticality ``I − M`` is ill-conditioned and the bound grows with it."""
     m = expectation_matrix(g)
     n = len(g.nonterminals)
     if n and float(np.max(np.abs(np.linalg.eigvals(m)))) >= 1 - 1e-12:
-        return math.inf
+        return math.inf, 0.0
     index = {a: i for i, a in enumerate(g.nonterminals)}
     h = np.zeros(n)
     for p in g.productions:
-        if p.prob > 0:
-            q = float(p.prob)
-            h[index[p.lhs]] -= q * math.log(q)
-    return float(np.linalg.solve(np.eye(n) - m, h)[0])
+        if p.prob > 0:  # log p from 1 − p when p is near one: log1p keeps the digits that log(float(p)) loses
+            log_p = math.log1p(float(p.prob - 1)) if p.prob > Fraction(1, 2) else math.log(float(p.prob))
+            h[index[p.lhs]] -= float(p.prob) * log_p
+    a = identity_minus_expectation(g)
+    return float(np.linalg.solve(a, h)[0]), 4 * n * float(np.linalg.cond(a)) * 2.0**-53
 
 
 class GrammarDistribution(WordDistribution):
@@ -84,12 +101,17 @@ class GrammarDistribution(WordDistribution):
     def __init__(self, grammar: PCFG, *, renormalise: bool = False, unambiguous: bool = False) -> None:
         if not isinstance(grammar, PCFG):
             raise InputTypeError(f"grammar must be a PCFG, got {type(grammar).__name__}")
+        for name, flag in (("renormalise", renormalise), ("unambiguous", unambiguous)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise InputTypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
         self.original = grammar
         self.grammar, self.consistency = require_consistent(grammar, renormalise=renormalise)
         self.unambiguous = bool(unambiguous)
         self.vocabulary = Vocabulary(grammar.terminals)
         self.normal: NormalForm = normal_form(self.grammar)
         nf = self.normal
+        #: Words recomputed in plain log space because a product left the float range (for tests).
+        self.flagged_rows = 0
         self._kernel_grammar = (
             nf.lex, nf.bin_a, nf.bin_b, nf.bin_c, nf.bin_p, *nf.csr("ustar"), *nf.csr("lcstar"), nf.log_nonempty, nf.log_empty
         )  # fmt: skip
@@ -133,15 +155,26 @@ class GrammarDistribution(WordDistribution):
         nxt = nxt_l3[rows, lengths][:, None, :]
         return pre, strp, np.ascontiguousarray(nxt)
 
+    def _check_chart(self, length: int, name: str) -> None:
+        need = length * length * (8 * self.normal.n_nonterminals + 16)
+        if need > MAX_CHART_BYTES:
+            raise InputError(
+                f"{name}: a word of length {length} needs a chart of {need / 2**20:,.0f} MiB "
+                f"({self.normal.n_nonterminals} normal-form nonterminals), above the limit of "
+                f"{MAX_CHART_BYTES / 2**20:,.0f} MiB (exact.grammar.distribution.MAX_CHART_BYTES)"
+            )
+
     def _scan_rows(
         self, words: NDArray[np.int64], lengths: NDArray[np.int64], every: bool
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        self._check_chart(int(lengths.max(initial=0)), "words")
         b = lengths.size
         width = words.shape[1]
         pre = np.full((b, width + 1), -np.inf)
         strp = np.full((b, width + 1), -np.inf)
         nxt = np.full((b, width + 1 if every else 1, self.vocabulary.n_terminals), -np.inf)
-        threads = numba.get_num_threads()
+        flagged = np.zeros(b, dtype=np.int64)
+        threads = numba.get_num_threads()  # numba's thread count is per calling thread
         if b < PARALLEL_MIN_ROWS:
             numba.set_num_threads(1)
         try:
@@ -153,9 +186,29 @@ class GrammarDistribution(WordDistribution):
                 strp,
                 nxt,
                 every,
+                flagged,
             )
         finally:
             numba.set_num_threads(threads)
+        rows = np.flatnonzero(flagged)
+        if rows.size:  # a product left the float range: those words again, in plain log space
+            nf = self.normal
+            with np.errstate(divide="ignore"):
+                logs = (
+                    np.log(nf.lex),
+                    nf.bin_a,
+                    nf.bin_b,
+                    nf.bin_c,
+                    np.log(nf.bin_p),
+                    np.log(nf.ustar),
+                    np.log(nf.lcstar),
+                )
+            for r in rows:
+                _k.scan_log_row(
+                    np.ascontiguousarray(words[r]), lengths[r], *logs, nf.log_nonempty, nf.log_empty,
+                    pre[r], strp[r], nxt[r], every,
+                )  # fmt: skip
+            self.flagged_rows += int(rows.size)
         return pre, strp, nxt
 
     def strings(self, max_len: int, *, max_prefixes: int = MAX_PREFIXES) -> StringSet:
@@ -167,15 +220,18 @@ class GrammarDistribution(WordDistribution):
         """
         L = check_int(max_len, "max_len", minimum=0)
         cap = check_int(max_prefixes, "max_prefixes")
-        counts = np.zeros(3, dtype=np.int64)
+        self._check_chart(L, "max_len")
+        counts = np.zeros(4, dtype=np.int64)
         empty_w, empty_f, empty_i = np.zeros((0, max(L, 1)), np.int64), np.zeros(0), np.zeros(0, np.int64)
         grammar = self._kernel_grammar
         _k.enumerate_words(L, cap, False, *grammar, empty_w, empty_f, empty_i, counts)
-        if counts[2]:
+        if counts[2]:  # the counting pass stopped: nothing large was allocated
             raise InputError(
-                f"enumerating words up to max_len={L} visits more than max_prefixes={cap:,} prefixes; "
-                "lower max_len or raise max_prefixes"
+                f"enumerating words up to max_len={L} visits more than max_prefixes={cap:,} prefixes "
+                "(the counting pass stopped there; nothing was allocated); lower max_len or raise max_prefixes"
             )
+        if counts[3]:  # a product left the float range: enumerate level by level, rows in log space
+            return super().strings(L, max_prefixes=cap)
         n = int(counts[0])
         words = np.zeros((n, L), dtype=np.int64)
         logp = np.zeros(n)
@@ -184,6 +240,28 @@ class GrammarDistribution(WordDistribution):
             L, cap, True, *grammar, words if L else np.zeros((n, 1), np.int64), logp, lengths, counts
         )
         return StringSet(words, lengths, logp, float(truncated), L, int(counts[1]))
+
+    def max_word_length(self) -> int | None:
+        """Length of the longest word (``None`` when the language is infinite), from the normal form:
+        the longest-derivation recursion, which grows without bound exactly when a binary rule lies
+        on a cycle (Bellman–Ford on the rule graph)."""
+        nf = self.normal
+        n = nf.n_nonterminals
+        best = np.where(np.any(nf.lex > 0, axis=1), 1.0, -np.inf)
+        for _ in range(2 * n + 2):
+            new = best.copy()
+            for a, b in zip(*np.nonzero(nf.unary)):
+                new[a] = max(new[a], best[b])
+            for a, b, c in zip(nf.bin_a, nf.bin_b, nf.bin_c):
+                new[a] = max(new[a], best[b] + best[c])
+            if np.array_equal(new, best):
+                break
+            best = new
+        else:
+            return None
+        if math.isinf(nf.log_nonempty):
+            return 0
+        return int(best[0])
 
     def expected_length(self) -> float | None:
         """``E[|w|]`` of the (renormalised) grammar; ``None`` when infinite (``ρ(M) ≥ 1``)."""
@@ -197,17 +275,21 @@ class GrammarDistribution(WordDistribution):
         """Entropy of the word distribution (see the module docstring); ``strings`` reuses an enumeration."""
         found = self.strings(max_len) if strings is None or strings.max_len != max_len else strings
         lower = found.entropy_terms()
-        hd = self.derivational_entropy()
-        if found.truncated_mass == 0.0:  # finite support, all listed: the enumeration is the entropy
+        hd, hd_error = _derivational_entropy(self.grammar)
+        longest = self.max_word_length()
+        relative = ENTROPY_SLACK
+        if longest is not None and found.max_len >= longest:  # finite support, all listed: the sum is the entropy
             exact: float | None = lower
             method = "enumeration (finite support)"
             upper = lower
         elif self.unambiguous and not math.isinf(hd):
             exact, method = hd, "derivational entropy (declared unambiguous)"
             upper = lower = hd
+            relative = max(relative, hd_error)
         else:
             exact, method, upper = None, "enumeration to max_len, derivational entropy above", hd
-        slack = ENTROPY_SLACK * max(1.0, abs(upper) if not math.isinf(upper) else 1.0)
+            relative = max(relative, hd_error)
+        slack = relative * max(1.0, abs(upper) if not math.isinf(upper) else 1.0)
         return EntropyBounds(
             lower=max(0.0, lower - slack),
             upper=upper + slack,

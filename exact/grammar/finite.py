@@ -60,6 +60,8 @@ class FiniteLanguage(WordDistribution):
     ) -> None:
         if isinstance(words, str) or not isinstance(words, Sequence):
             raise InputTypeError(f"words must be a list of words, got {type(words).__name__}")
+        if isinstance(weights, str) or not isinstance(weights, Sequence):
+            raise InputTypeError(f"weights must be a sequence of numbers, got {type(weights).__name__}")
         if len(words) != len(weights):
             raise InputError(f"words and weights differ in length: {len(words)} and {len(weights)}")
         if not words:
@@ -130,9 +132,8 @@ class FiniteLanguage(WordDistribution):
         self._mass_exact = mass
         self._end_exact = end
         self._children = children
-        with np.errstate(divide="ignore"):
-            self._log_mass = np.log(np.array([float(m) for m in mass]))
-            self._log_end = np.log(np.array([float(e) for e in end]))
+        self._log_mass = np.array([_log(m) for m in mass])
+        self._log_end = np.array([_log(e) for e in end])
 
     def __repr__(self) -> str:
         return f"FiniteLanguage({len(self.words)} words over {list(self.vocabulary.terminals)})"
@@ -198,9 +199,14 @@ class FiniteLanguage(WordDistribution):
 
     def entropy(self, max_len: int | None = None, *, strings: StringSet | None = None) -> EntropyBounds:
         """Exact entropy ``Σ −P(w) log P(w)`` (a finite sum; ``max_len`` is ignored)."""
-        h = -sum(float(q) * math.log(float(q)) for q in self.probs if q > 0)
+        h = 0.0 - math.fsum(float(q) * _log(q) for q in self.probs if q > 0)
         slack = ENTROPY_SLACK * max(1.0, h)
         return EntropyBounds(max(0.0, h - slack), h + slack, h, "finite sum", self.max_word_length(), 0.0)
+
+
+def _log(q: Fraction) -> float:
+    """``log q`` from the exact rational (no underflow of ``float(q)`` for tiny weights)."""
+    return math.log(q.numerator) - math.log(q.denominator) if q > 0 else -math.inf
 
 
 def _weight(x: object, i: int) -> tuple[Fraction, bool]:

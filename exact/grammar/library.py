@@ -16,6 +16,7 @@ witnesses (:mod:`exact.grammar.witnesses`). docs/grammars.md lists every languag
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -26,7 +27,7 @@ from numpy.typing import NDArray
 from exact.anbn import AnbnDistribution, GeometricLength, UniformLength
 from exact.core.completions import Rule
 from exact.core.tokens import TokenBatch
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, InputTypeError, check_int
 from exact.grammar import rules as r
 from exact.grammar.base import WordDistribution
 from exact.grammar.distribution import GrammarDistribution
@@ -129,25 +130,31 @@ def _is_prefix_of_blocks(w: tuple[str, ...], symbols: tuple[str, ...]) -> bool:
 
 
 def _primitive_dyck(k: int, pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, ...]]:
-    """Every primitive (single outer pair) properly nested word of length ``k``."""
+    """Every primitive (single outer pair) properly nested word of length ``k``, generated directly
+    (their number, ``Catalan(k/2 − 1)·|pairs|^(k/2)``, is checked against :data:`MAX_PROMPTS` first)."""
     if k % 2 or k < 2:
         raise InputError(f"prompt_length must be an even number ≥ 2 for bracket languages, got {k}")
-    if (2 * len(pairs)) ** k > MAX_PROMPTS * 64:
-        raise InputError(f"prompt_length={k} is too long to enumerate bracket prompts")
-    out = []
-    for w in itertools.product([s for p in pairs for s in p], repeat=k):
-        stack: list[str] = []
-        ok = True
-        for i, s in enumerate(w):
-            opening = {o: c for o, c in pairs}
-            if s in opening:
-                stack.append(opening[s])
-            elif not stack or stack.pop() != s or (not stack and i < k - 1):
-                ok = False
-                break
-        if ok and not stack:
-            out.append(w)
-    return out
+    m = k // 2
+    count = math.comb(2 * (m - 1), m - 1) // m * len(pairs) ** m
+    if count > MAX_PROMPTS:
+        raise InputError(f"prompt_length={k} gives {count:,} bracket prompts, above the limit {MAX_PROMPTS:,}")
+    out: list[tuple[str, ...]] = []
+
+    def grow(word: tuple[str, ...], stack: tuple[str, ...]) -> None:
+        if len(word) == k:
+            out.append(word)
+            return
+        room = k - len(word)
+        if stack and room >= len(stack):  # close the innermost bracket, unless that ends the word early
+            if len(stack) > 1 or room == 1:
+                grow((*word, stack[-1]), stack[:-1])
+        if room > len(stack) + 1:  # open another, leaving room to close everything
+            for o, c in pairs:
+                grow((*word, o), (*stack, c))
+
+    for o, c in pairs:
+        grow((o,), (c,))
+    return sorted(out, key=lambda w: [[s for p in pairs for s in p].index(x) for x in w])
 
 
 def _prob(x: object, name: str) -> Fraction:
@@ -340,6 +347,10 @@ LANGUAGES: dict[str, tuple[Callable[..., Language], dict[str, tuple[str, ...]]]]
 
 def language(name: str, law: str | None = None, **params: object) -> Language:
     """The library language ``name`` under ``law`` (default: the first listed in :data:`LANGUAGES`)."""
+    if not isinstance(name, str):
+        raise InputTypeError(f"language name must be a str, got {type(name).__name__} {name!r}")
+    if law is not None and not isinstance(law, str):
+        raise InputTypeError(f"law must be a str, got {type(law).__name__} {law!r}")
     if name not in LANGUAGES:
         raise InputError(f"language must be one of {sorted(LANGUAGES)}, got {name!r}")
     build, laws = LANGUAGES[name]

@@ -69,16 +69,72 @@ class NormalForm:
         return ptr, cols.astype(np.int64), np.ascontiguousarray(m[rows, cols])
 
 
-def _closure(m: NDArray[np.float64], what: str, names: tuple[str, ...]) -> NDArray[np.float64]:
-    rho = float(np.max(np.abs(np.linalg.eigvals(m)), initial=0.0)) if m.size else 0.0
-    if rho >= 1 - 1e-12:
-        cyc = [names[i] for i in range(len(names)) if m[i, i] > 0 or (m[i] @ m[:, i]) > 0]
-        raise InputError(
-            f"a {what} cycle through {cyc[:4]} keeps probability {rho:.6g} ≥ 1: no finite derivation "
-            "leaves it (remove the cycle or give it an exit)"
-        )
-    star = np.linalg.inv(np.eye(m.shape[0]) - m)
-    return np.where(star < 0, 0.0, star)  # exact entries are ≥ 0; clip rounding below zero
+def _closure(
+    q: NDArray[np.float64], exit: NDArray[np.float64], what: str, names: tuple[str, ...]
+) -> NDArray[np.float64]:
+    """``(I − Q)⁻¹`` for ``Q ≥ 0`` whose rows sum to ``1 − exit``, with ``exit ≥ 0`` given as sums of rule weights.
+
+    Gaussian elimination in the way of Grassmann, Taksar & Heyman (1985): every pivot is recomputed
+    as the exit mass plus the flows to the states not yet eliminated, and every other update, the
+    two triangular solves included, adds non-negative terms. No ``1 − q`` is ever formed, so a
+    self-loop of probability ``1 − 10⁻⁹`` gives its closure ``10⁹`` to rounding, where
+    ``inv(I − Q)`` would lose seven digits.
+    """
+    n = q.shape[0]
+    s = -q.copy()  # the Schur complement's off-diagonal entries (≤ 0); diagonals are recomputed
+    r = exit.astype(np.float64).copy()
+    low = np.zeros((n, n))
+    for k in range(n):
+        later = np.arange(k + 1, n)
+        pivot = r[k] - s[k, later].sum()
+        if not pivot > 0:
+            cyc = [names[i] for i in range(k, n) if q[i, i] > 0 or (q[i] @ q[:, i]) > 0]
+            raise InputError(
+                f"a {what} cycle through {cyc[:4]} keeps all its probability: no finite derivation "
+                "leaves it (remove the cycle or give it an exit)"
+            )
+        s[k, k] = pivot
+        m = s[later, k] / pivot  # ≤ 0
+        low[later, k] = m
+        r[later] -= m * r[k]  # adds |m|·r_k ≥ 0
+        s[np.ix_(later, later)] -= np.outer(m, s[k, later])  # adds |m|·|s_kj|: more negative
+    star = np.eye(n)
+    for k in range(n):  # L Y = I: y_i = b_i + Σ |L_ik| y_k
+        star[k + 1 :] -= np.outer(low[k + 1 :, k], star[k])
+    for k in range(n - 1, -1, -1):  # U X = Y: x_k = (y_k + Σ |U_kj| x_j) / U_kk
+        star[k] = (star[k] - s[k, k + 1 :] @ star[k + 1 :]) / s[k, k]
+    return np.where(star < 0, 0.0, star)
+
+
+def _nonempty_mass(
+    n: int,
+    lexical: list[tuple[int, int, float]],
+    unary: list[tuple[int, int, float]],
+    binary: list[tuple[int, int, int, float]],
+    e: NDArray[np.float64],
+    grows: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """``ν_A = P(A derives a non-empty word) = 1 − e_A``, without forming ``1 − e_A``.
+
+    ``ν`` solves the linear system ``ν_A = Σ_{A→a} p + Σ_{A→B} p ν_B + Σ_{A→B C} p (ν_B + e_B ν_C)``
+    (the right-hand side's first non-empty child), whose coefficients are sums of non-negative
+    terms; so an ε-probability of ``1 − 10⁻⁸`` leaves ``ν = 10⁻⁸`` with its digits, where
+    ``1 − e`` would keep eight fewer.
+    """
+    t = np.zeros(n)
+    k = np.zeros((n, n))
+    for a, _y, w in lexical:
+        t[a] += w
+    for a, b, w in unary:
+        k[a, b] += w
+    for a, b, c, w in binary:
+        k[a, b] += w
+        k[a, c] += w * e[b]
+    idx = np.flatnonzero(grows)
+    nu = np.zeros(n)
+    if idx.size:
+        nu[idx] = np.linalg.solve(np.eye(idx.size) - k[np.ix_(idx, idx)], t[idx])
+    return np.clip(nu, 0.0, 1.0)
 
 
 def normal_form(g: PCFG) -> NormalForm:
@@ -143,7 +199,7 @@ def normal_form(g: PCFG) -> NormalForm:
             if (grows[b] or grows[c]) and not grows[a]:
                 grows[a] = changed = True
     e = np.where(grows, e, 1.0)
-    keep = np.where(grows, 1.0 - e, 0.0)  # mass of non-empty yields of each nonterminal (Z = 1)
+    keep = _nonempty_mass(n, lexical, unary, binary, e, grows)
 
     lex = np.zeros((n, len(g.terminals)))
     for a, t, w in lexical:
@@ -166,10 +222,19 @@ def normal_form(g: PCFG) -> NormalForm:
     rows = lex.sum(axis=1) + u.sum(axis=1)
     for a, _b, _c, w in rules:
         rows[a] += w
-    assert np.all(np.abs(rows[live] - 1) < 1e-9), f"normal form not proper: {rows}"
+    if not np.all(np.abs(rows[live] - 1) < 1e-9):
+        worst = int(np.argmax(np.where(live, np.abs(rows - 1), 0.0)))
+        raise InputError(
+            f"the rule probabilities are too close to 0 or 1 for float64: after removing ε the rules of "
+            f"{names[worst]!r} sum to {rows[worst]!r}, not 1 within 1e-9 (move them away from the edge)"
+        )
     lc = u.copy()
+    binary_mass = np.zeros(n)
     for a, b, _c, w in rules:
         lc[a, b] += w
+        binary_mass[a] += w
+    dead = np.where(live, 0.0, 1.0)  # rows of ε-only nonterminals are empty: their closure is the identity
+    lex_mass = lex.sum(axis=1)
     return NormalForm(
         names=tuple(names),
         lex=lex,
@@ -178,8 +243,8 @@ def normal_form(g: PCFG) -> NormalForm:
         bin_c=np.array([r[2] for r in rules], dtype=np.int64),
         bin_p=np.array([r[3] for r in rules], dtype=np.float64),
         unary=u,
-        ustar=_closure(u, "unary", tuple(names)),
-        lcstar=_closure(lc, "left-corner", tuple(names)),
+        ustar=_closure(u, lex_mass + binary_mass + dead, "unary", tuple(names)),
+        lcstar=_closure(lc, lex_mass + dead, "left-corner", tuple(names)),
         log_empty=math.log(e[0]) if e[0] > 0 else -math.inf,
         log_nonempty=math.log(keep[0]) if keep[0] > 0 else -math.inf,
     )

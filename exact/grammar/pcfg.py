@@ -104,8 +104,8 @@ class PCFG:
     >>> g.terminals, g.nonterminals
     (('a', 'b'), ('S',))
     >>> print(g)
-    S -> a S b [7/10]
-    S -> a b [3/10]
+    S -> 'a' S 'b' [7/10]
+    S -> 'a' 'b' [3/10]
     """
 
     def __init__(
@@ -117,6 +117,10 @@ class PCFG:
     ) -> None:
         prods: list[Production] = []
         exact_by_lhs: dict[str, bool] = {}
+        if isinstance(productions, (str, bytes)) or not hasattr(productions, "__iter__"):
+            raise InputTypeError(
+                f"productions must be an iterable of (lhs, rhs, prob) triples, got {type(productions).__name__}"
+            )
         for i, item in enumerate(productions):
             if isinstance(item, Production):
                 lhs, rhs, raw = item.lhs, item.rhs, item.prob
@@ -127,6 +131,8 @@ class PCFG:
                     raise InputTypeError(
                         f"productions[{i}] must be a (lhs, rhs, prob) triple, got {type(item).__name__} {item!r}"
                     ) from None
+            if not isinstance(rhs, str) and hasattr(rhs, "__iter__"):
+                rhs = tuple(rhs)  # a generator is read once, here
             if not isinstance(lhs, str) or not lhs:
                 raise InputTypeError(f"productions[{i}]: the left-hand side must be a non-empty str, got {lhs!r}")
             if isinstance(rhs, str) or not all(isinstance(s, str) and s for s in rhs):
@@ -226,7 +232,14 @@ class PCFG:
         return symbol in self._nt_set
 
     def __str__(self) -> str:
-        return "\n".join(str(p) for p in self.productions)
+        """The grammar in the text format, terminals quoted, so that ``parse_grammar(str(g))`` gives ``g`` back."""
+
+        def sym(s: str) -> str:
+            return s if self.is_nonterminal(s) else repr(s)
+
+        return "\n".join(
+            f"{p.lhs} -> {' '.join(sym(s) for s in p.rhs) if p.rhs else 'ε'} [{p.prob}]" for p in self.productions
+        )
 
     def __repr__(self) -> str:
         return (

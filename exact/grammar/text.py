@@ -8,12 +8,14 @@ Format, one rule group per line (``#`` starts a comment)::
 * ``->`` or ``→`` separates the left-hand side from ``|``-separated alternatives;
 * each alternative ends with its probability in brackets: a decimal (read exactly, so
   ``0.1`` is 1/10) or a fraction ``p/q``;
-* ``ε``, ``eps`` or an empty pair of quotes ``''`` is the empty right-hand side;
-* a quoted symbol (``'a'``, ``"("``) is always a terminal; a bare symbol is a
+* a bare ``ε`` or ``eps``, or an empty pair of quotes ``''``, is the empty right-hand side;
+* a quoted symbol (``'a'``, ``"("``, ``'#'``) is a terminal (one spelled like a nonterminal
+  is refused as ambiguous); a bare symbol is a
   nonterminal when some line defines it, else a terminal — except that a bare symbol
   starting with an uppercase letter must be defined (an *undefined nonterminal* error
   names it, which catches typos such as ``Sb`` for ``S b``);
-* the first left-hand side is the start symbol; a left-hand side may appear on several lines.
+* the first left-hand side is the start symbol; a left-hand side may appear on several lines,
+  and a line starting with ``|`` continues the previous line's alternatives.
 
 Errors name the line and the column.
 """
@@ -29,14 +31,15 @@ from exact.grammar.pcfg import PCFG, as_probability
 
 __all__ = ["from_nltk", "load_grammar", "parse_grammar"]
 
-_EPSILON = {"ε", "eps", "''", '""'}
+_EPSILON = {"ε", "eps"}  # bare; a quoted 'eps' is the terminal eps, and '' is ε
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<arrow>->|→)
+        (?P<comment>\#.*)
+      | (?P<arrow>->|→)
       | (?P<bar>\|)
       | \[(?P<prob>[^\]]*)\]
       | (?P<quoted>'[^']*'|"[^"]*")
-      | (?P<bare>[^\s|\[\]'"]+)
+      | (?P<bare>[^\s|\[\]'"\#]+)
       | (?P<bad>\S)
     )""",
     re.VERBOSE,
@@ -46,12 +49,14 @@ _TOKEN = re.compile(
 def _tokens(line: str, lineno: int) -> list[tuple[str, str, int]]:
     out = []
     pos = 0
-    text = line.split("#", 1)[0] if "#" in line and not _hash_quoted(line) else line
+    text = line
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
             break
         kind = m.lastgroup or ""
+        if kind == "comment":
+            break
         value = m.group(kind)
         col = m.start(kind) + (0 if kind == "prob" else 1)  # a probability is placed at its '['
         if kind == "bad":
@@ -61,10 +66,6 @@ def _tokens(line: str, lineno: int) -> list[tuple[str, str, int]]:
         out.append((kind, value, col))
         pos = m.end()
     return out
-
-
-def _hash_quoted(line: str) -> bool:
-    return "'#'" in line or '"#"' in line
 
 
 def parse_grammar(text: str, *, start: str | None = None, terminals: Sequence[str] | None = None) -> PCFG:
@@ -85,20 +86,32 @@ def parse_grammar(text: str, *, start: str | None = None, terminals: Sequence[st
     rules: list[tuple[str, tuple[str, ...], str, int, int]] = []  # lhs, rhs, prob, line, col
     bare_uses: list[tuple[str, int, int]] = []
     quoted: set[str] = set()
+    quoted_at: dict[str, tuple[int, int]] = {}
+    last_lhs = ""
     for lineno, line in enumerate(text.splitlines(), start=1):
         toks = _tokens(line, lineno)
         if not toks:
             continue
         kind, lhs, col = toks[0]
-        if kind != "bare":
-            raise InputError(f"line {lineno}, column {col}: a rule starts with a bare nonterminal name, got {lhs!r}")
-        if len(toks) < 2 or toks[1][0] != "arrow":
-            where = toks[1][2] if len(toks) > 1 else len(line.rstrip()) + 1
-            raise InputError(f"line {lineno}, column {where}: expected '->' after {lhs!r}")
+        if kind == "bar" and rules:  # a continuation line: more alternatives of the previous group
+            lhs = last_lhs
+            body = toks[1:]
+            alt_col = col + 1
+        else:
+            if kind != "bare":
+                raise InputError(
+                    f"line {lineno}, column {col}: a rule starts with a bare nonterminal name, got {lhs!r}"
+                )
+            if len(toks) < 2 or toks[1][0] != "arrow":
+                where = toks[1][2] if len(toks) > 1 else len(line.rstrip()) + 1
+                raise InputError(f"line {lineno}, column {where}: expected '->' after {lhs!r}")
+            body = toks[2:]
+            alt_col = toks[1][2] + 2
+        last_lhs = lhs
         alt: list[str] = []
-        alt_col = toks[1][2] + 2
+        alt_kinds: list[str] = []
         expect_alt = True
-        for kind, value, col in toks[2:]:
+        for kind, value, col in body:
             if kind == "arrow":
                 raise InputError(f"line {lineno}, column {col}: a second '->' in one line (one rule group per line)")
             if kind == "bar":
@@ -106,6 +119,7 @@ def parse_grammar(text: str, *, start: str | None = None, terminals: Sequence[st
                     raise InputError(f"line {lineno}, column {col}: empty alternative before '|' (write ε)")
                 expect_alt = True
                 alt = []
+                alt_kinds = []
                 alt_col = col + 1
                 continue
             if not expect_alt:
@@ -113,20 +127,25 @@ def parse_grammar(text: str, *, start: str | None = None, terminals: Sequence[st
             if kind == "prob":
                 if not alt:
                     raise InputError(f"line {lineno}, column {col}: empty alternative (write ε for the empty string)")
-                rhs = tuple(s for s in alt if s not in _EPSILON)
-                if len(rhs) != len(alt) and rhs:
+                empty = [i for i, s in enumerate(alt) if s in _EPSILON and alt_kinds[i] != "quoted"]
+                rhs = tuple(s for i, s in enumerate(alt) if i not in empty)
+                if empty and rhs:
                     raise InputError(f"line {lineno}, column {alt_col}: ε may only stand alone in an alternative")
                 rules.append((lhs, rhs, value, lineno, col))
                 expect_alt = False
                 continue
             if kind == "quoted":
-                if value in _EPSILON:
-                    alt.append(value)
+                quoted_at.setdefault(value[1:-1], (lineno, col))
+                if len(value) == 2:  # '' or "": the empty right-hand side
+                    alt.append("ε")
+                    alt_kinds.append("bare")
                     continue
                 alt.append(value[1:-1])
+                alt_kinds.append("quoted")
                 quoted.add(value[1:-1])
             else:
                 alt.append(value)
+                alt_kinds.append("bare")
                 if value not in _EPSILON:
                     bare_uses.append((value, lineno, col))
         if expect_alt:
@@ -140,6 +159,12 @@ def parse_grammar(text: str, *, start: str | None = None, terminals: Sequence[st
     if not rules:
         raise InputError("the grammar text has no rules")
     defined = {r[0] for r in rules}
+    for name in quoted & defined:
+        lineno, col = quoted_at[name]
+        raise InputError(
+            f"line {lineno}, column {col}: the quoted terminal {name!r} is spelled like the nonterminal "
+            f"{name}; rename one of them"
+        )
     for name, lineno, col in bare_uses:
         if name not in defined and name[0].isupper():
             raise InputError(
@@ -165,6 +190,8 @@ def load_grammar(path: str | Path, **kwargs: object) -> PCFG:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"grammar file {str(p)!r} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"grammar file {str(p)!r} is a directory") from None
     except UnicodeDecodeError:
         raise InputError(f"grammar file {str(p)!r} is not UTF-8 text") from None
     return parse_grammar(text, **kwargs)  # type: ignore[arg-type]

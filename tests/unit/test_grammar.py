@@ -238,3 +238,98 @@ def test_depth_first_enumeration_matches_the_level_by_level_twin(rules, max_len)
     assert math.isclose(fast.truncated_mass, slow.truncated_mass, rel_tol=1e-12, abs_tol=1e-300)
     total = float(np.exp(fast.log_probs).sum()) + fast.truncated_mass
     assert math.isclose(total, 1.0, rel_tol=1e-9)
+
+
+# -- edges of the float range (independent review) ------------------------------------------------
+
+
+def test_a_long_word_whose_chart_spans_more_than_the_float_range_is_recomputed_not_dropped():
+    g = parse_grammar("S -> B b [1/2] | A c [1/2]\nA -> a A [1/2] | a [1/2]\nB -> a B [1/4] | a [3/4]")
+    d = GrammarDistribution(g, unambiguous=True)
+    for n in (10, 1080):  # at n = 1080 the A-chart entries fall 10^-325 below the B ones
+        want = math.log(0.5) + (n - 1) * math.log(0.25) + math.log(0.75)
+        assert math.isclose(d.log_prob(["a" * n + "b"])[0], want, rel_tol=1e-13)
+    assert d.flagged_rows >= 1  # the factored scan flagged it and the log-space kernel took over
+    # the same on a short word with rule probabilities 1e-30 apart, against the NumPy twin
+    tiny = parse_grammar(
+        "S -> B b [1/2] | A c [1/2]\nA -> a A [1/2] | a [1/2]\n"
+        "B -> a B [1/1000000000000000000000000000000] | a [999999999999999999999999999999/1000000000000000000000000000000]"
+    )
+    d = GrammarDistribution(tiny)
+    w = list("a" * 12 + "b")
+    twin = scan_reference(d.normal, d.vocabulary.ids(w).tolist())[1][-1]
+    assert math.isclose(d.log_prob([w])[0], twin, rel_tol=1e-12) and math.isclose(
+        twin, math.log(0.5) + 11 * math.log(1e-30), rel_tol=1e-12
+    )
+
+
+def test_probabilities_next_to_one_keep_their_digits():
+    d = GrammarDistribution(parse_grammar("S -> S [0.999999999] | a [0.000000001]"))
+    assert math.isclose(np.exp(d.log_prob(["a"])[0]), 1.0, rel_tol=1e-12)
+    d = GrammarDistribution(parse_grammar("S -> S a [0.999999999] | a [0.000000001]"))
+    assert math.isclose(np.exp(d.prefix_log_prob(["a"])[0]), 1.0, rel_tol=1e-12)
+    # an ε-probability of 1 − 1e-19: the word "a" of probability 5e-20 is found, not lost
+    d = GrammarDistribution(
+        parse_grammar("S -> A B [1]\nA -> a [1e-19] | ε [0.9999999999999999999]\nB -> b [0.5] | ε [0.5]")
+    )
+    assert math.isclose(d.log_prob(["a"])[0], math.log(5e-20), rel_tol=1e-12)
+    assert len(d.strings(3)) == 4  # ε, a, b, ab
+    # entropy and mean length of aⁿbⁿ at ρ = 1 − 1e-8 (derivational entropy of the geometric law)
+    rho = Fraction(99999999, 100000000)
+    d = GrammarDistribution(parse_grammar(f"S -> a S b [{rho}] | a b [{1 - rho}]"), unambiguous=True)
+    r, q = float(rho), float(1 - rho)
+    want = (-r * math.log1p(-q) - q * math.log(q)) / q
+    h = d.entropy(3)
+    assert h.lower <= want <= h.upper and math.isclose(h.exact, want, rel_tol=1e-12)
+    assert d.expected_length() == 2e8
+
+
+def test_finite_support_is_decided_on_the_grammar():
+    d = GrammarDistribution(parse_grammar("S -> a [0.5] | b b [0.5]"))
+    assert d.max_word_length() == 2
+    f = d.loss_floors(4)
+    assert f.padded_targets == 3 and f.padded is not None
+    assert d.entropy(4).method == "enumeration (finite support)"
+    assert GrammarDistribution(parse_grammar("S -> S [1/2] | a [1/2]")).max_word_length() == 1
+    assert GrammarDistribution(parse_grammar("S -> a S [1/2] | a [1/2]")).max_word_length() is None
+
+
+def test_tiny_exact_weights_of_a_finite_language_keep_their_logarithm():
+    L = FiniteLanguage(["a", "b"], [Fraction(1, 10**400), 1 - Fraction(1, 10**400)])
+    assert math.isclose(L.log_prob(["a"])[0], -400 * math.log(10), rel_tol=1e-14)
+    assert len(L.strings(2)) == 2 and L.entropy().exact >= 0.0
+
+
+def test_huge_words_and_enumerations_are_refused_before_allocating():
+    d = GrammarDistribution(parse_grammar("S -> a S [0.5] | b [0.5]"))
+    with pytest.raises(InputError, match="max_len: a word of length 100000 needs a chart of"):
+        d.strings(100000, max_prefixes=10)
+    with pytest.raises(InputError, match="words: a word of length 30001 needs a chart of"):
+        d.log_prob(["a" * 30000 + "b"])
+    assert FiniteLanguage(["a"], [1]).strings(10**9).words.shape == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "rules"),
+    [
+        ("S -> '#' S [0.5] | a [0.5]   # a comment", ["S -> '#' S [1/2]", "S -> 'a' [1/2]"]),
+        ("# hashes: '#'\nS -> 'a#b' [1]", ["S -> 'a#b' [1]"]),
+        ("S -> 'eps' [1/2] | '' [1/2]", ["S -> 'eps' [1/2]", "S -> ε [1/2]"]),
+        ("S -> a [0.5]\n   | b [0.5]", ["S -> 'a' [1/2]", "S -> 'b' [1/2]"]),
+    ],
+)
+def test_text_format_edges_round_trip(text, rules):
+    g = parse_grammar(text)
+    assert str(g).splitlines() == rules
+    assert parse_grammar(str(g)).productions == g.productions
+
+
+def test_wrong_types_are_type_errors():
+    with pytest.raises(InputTypeError, match="unambiguous must be a bool"):
+        GrammarDistribution(parse_grammar("S -> a [1]"), unambiguous="no")  # type: ignore[arg-type]
+    with pytest.raises(InputTypeError, match="productions must be an iterable"):
+        PCFG(5)  # type: ignore[arg-type]
+    g = PCFG([("S", (x for x in ["a", "b"]), "1/2"), ("S", ("c",), "1/2")])
+    assert [p.rhs for p in g.productions] == [("a", "b"), ("c",)]
+    with pytest.raises(InputError, match="spelled like the nonterminal"):
+        parse_grammar("S -> a 'A' [0.5] | A [0.5]\nA -> b [1]")

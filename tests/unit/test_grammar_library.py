@@ -118,7 +118,6 @@ def test_every_language_has_kl_zero_witnesses_that_extrapolate_1_0_lambda(name):
     lang = language(name)
     k = 4 if name in ("dyck1", "dyck2", "not_nested") else 5
     ood = lang.prompts(k)["ood"]
-    satisfiable = lang.completers["R1"]
     w = rule_witnesses(lang, "R1", lam=0.25, context_length=int(ood.lengths[0]))
     for wname, claimed in (("extrapolate", 1.0), ("never", 0.0), ("mixture", 0.25)):
         assert kl_chain_rule(lang.distribution, w[wname], 7).value == 0.0
@@ -129,7 +128,6 @@ def test_every_language_has_kl_zero_witnesses_that_extrapolate_1_0_lambda(name):
             assert np.all(hi < 1e-300)
         else:
             assert np.all((lo <= claimed) & (claimed <= hi)), (wname, lo, hi)
-    assert callable(satisfiable)
 
 
 def test_a_breaker_that_does_not_break_leaves_the_interval_open():
@@ -253,4 +251,26 @@ def test_every_library_language_builds_under_every_law():
             lang = language(name, law, **params)
             s = lang.distribution.strings(6)
             assert math.isclose(float(np.exp(s.log_probs).sum()) + s.truncated_mass, 1.0, rel_tol=1e-12)
-            assert list(itertools.islice(lang.prompts(4).values(), 1))
+            ood = lang.prompts(4)["ood"]
+            assert len(ood) > 0 and not np.any(lang.distribution.log_prob_prefix(ood) > -np.inf)
+
+
+@pytest.mark.parametrize("k", [2, 4, 6, 8])
+def test_bracket_prompts_are_every_primitive_nested_word(k):
+    from exact.grammar.library import _primitive_dyck
+
+    pairs = (("(", ")"), ("[", "]"))
+    closer = dict(pairs)
+    brute = []
+    for w in itertools.product("()[]", repeat=k):
+        stack: list[str] = []
+        ok = True
+        for i, s in enumerate(w):
+            if s in closer:
+                stack.append(closer[s])
+            elif not stack or stack.pop() != s or (not stack and i < k - 1):
+                ok = False
+                break
+        if ok and not stack:
+            brute.append(w)
+    assert _primitive_dyck(k, pairs) == brute
