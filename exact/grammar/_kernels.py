@@ -116,29 +116,31 @@ def _scaled(log_gap, flag):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
-def _column(
-    y,
-    e,
-    iv,
-    isc,
-    fv,
-    fsc,
-    hv,
-    hsc,
-    base,
-    split_sc,
-    ends,
-    n_ends,
-    lex,
-    bin_a,
-    bin_b,
-    bin_c,
-    bin_p,
-    u_ptr,
-    u_col,
-    u_val,
-    flag,
-):  # pragma: no cover - jitted
+def _new_chart(n, n_nt, log_nonempty):  # pragma: no cover - jitted
+    """The scan state for words of up to ``n`` tokens: the factored inside chart (``iv``, ``isc``), the
+    forward masses ``F`` (``fv``, ``fsc``) and their left-corner closures ``H`` (``hv``, ``hsc``), scratch,
+    and the per-start lists of non-empty span ends; ``F[0]`` is the start symbol with mass ``1 − e_S``."""
+    m = max(n, 1)
+    chart = (
+        np.zeros((m, m, n_nt)),
+        np.full((m, m), -np.inf),
+        np.zeros((n + 1, n_nt)),
+        np.full(n + 1, -np.inf),
+        np.zeros((n + 1, n_nt)),
+        np.full(n + 1, -np.inf),
+        np.zeros(n_nt),
+        np.empty(m + 1),
+        np.zeros((m, m), dtype=np.int64),
+        np.zeros(m, dtype=np.int64),
+    )
+    if log_nonempty != -np.inf:
+        chart[2][0, 0] = 1.0
+        chart[3][0] = log_nonempty
+    return chart
+
+
+@njit(cache=True)
+def _column(y, e, chart, rules, flag):  # pragma: no cover - jitted
     """Add token ``y`` at position ``e``: the inside of every span ending at ``e`` and ``F[e+1]``.
 
     Needs ``H[0..e]`` and the inside of every span ending before ``e``; returns
@@ -147,6 +149,8 @@ def _column(
     that only splits whose left part is possible are visited (the chart of a formal language is
     sparse); entries at or after ``e`` (left by a sibling in a depth-first walk) are dropped first.
     """
+    iv, isc, fv, fsc, hv, hsc, base, split_sc, ends, n_ends = chart
+    lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val = rules
     n_nt = lex.shape[0]
     for i in range(e + 1):
         while n_ends[i] > 0 and ends[i, n_ends[i] - 1] >= e:
@@ -221,48 +225,15 @@ def _column(
 
 
 @njit(cache=True)
-def _scan_row(
-    w,
-    n,
-    lex,
-    bin_a,
-    bin_b,
-    bin_c,
-    bin_p,
-    u_ptr,
-    u_col,
-    u_val,
-    l_ptr,
-    l_col,
-    l_val,
-    log_nonempty,
-    log_empty,
-    pre,
-    strp,
-    nxt,
-    every,
-    flag,
-):  # pragma: no cover - jitted
-    n_nt = lex.shape[0]
+def _scan_row(w, n, rules, l_csr, log_nonempty, log_empty, pre, strp, nxt, every, flag):  # pragma: no cover - jitted
+    lex = rules[0]
     n_t = lex.shape[1]
-    m = max(n, 1)
-    iv = np.zeros((m, m, n_nt))  # inside, factored: exp(isc[i, e]) * iv[i, e, :]
-    isc = np.full((m, m), -np.inf)
-    fv = np.zeros((n + 1, n_nt))
-    fsc = np.full(n + 1, -np.inf)
-    hv = np.zeros((n + 1, n_nt))
-    hsc = np.full(n + 1, -np.inf)
-    base = np.zeros(n_nt)
-    split_sc = np.empty(m)
-    ends = np.zeros((m, m), dtype=np.int64)
-    n_ends = np.zeros(m, dtype=np.int64)
-    if log_nonempty != -np.inf:
-        fv[0, 0] = 1.0
-        fsc[0] = log_nonempty
+    chart = _new_chart(n, lex.shape[0], log_nonempty)
+    fv, fsc, hv, hsc = chart[2], chart[3], chart[4], chart[5]
     pre[0] = 0.0
     strp[0] = log_empty
     for t in range(n + 1):
-        _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val, flag)
+        _h_step(t, fv, fsc, hv, hsc, l_csr[0], l_csr[1], l_csr[2], flag)
         if every or t == n:
             slot = t if every else 0
             for y in range(n_t):
@@ -271,29 +242,7 @@ def _scan_row(
             break
         y = w[t]
         pre[t + 1] = _dot_lex(hv[t], hsc[t], lex, y, flag)
-        whole = _column(
-            y,
-            t,
-            iv,
-            isc,
-            fv,
-            fsc,
-            hv,
-            hsc,
-            base,
-            split_sc,
-            ends,
-            n_ends,
-            lex,
-            bin_a,
-            bin_b,
-            bin_c,
-            bin_p,
-            u_ptr,
-            u_col,
-            u_val,
-            flag,
-        )
+        whole = _column(y, t, chart, rules, flag)
         strp[t + 1] = log_nonempty + whole if log_nonempty != -np.inf and whole != -np.inf else -np.inf
 
 
@@ -326,32 +275,21 @@ def enumerate_words(
     Records every word with ``P(w) > 0`` (into ``out_*`` when ``fill``), in lexicographic order
     of token ids; ``counts = [words, nodes, stopped, flagged]``: ``stopped = 1`` when more than
     ``max_nodes`` prefixes would be visited, ``flagged = 1`` when a product left the normal float
-    range (the wrapper then enumerates with the log-space twin). Returns the mass of the words
+    range (the wrapper then enumerates level by level, flagged words in plain log space). Returns the mass of the words
     longer than ``max_len``: the prefix probabilities of the ``max_len + 1``-token prefixes,
     summed with compensation (Kahan).
     """
-    n_nt = lex.shape[0]
     n_t = lex.shape[1]
     L = max_len
     m = max(L, 1)
-    iv = np.zeros((m, m, n_nt))
-    isc = np.full((m, m), -np.inf)
-    fv = np.zeros((L + 1, n_nt))
-    fsc = np.full(L + 1, -np.inf)
-    hv = np.zeros((L + 1, n_nt))
-    hsc = np.full(L + 1, -np.inf)
-    base = np.zeros(n_nt)
-    split_sc = np.empty(m + 1)
-    ends = np.zeros((m, m), dtype=np.int64)
-    n_ends = np.zeros(m, dtype=np.int64)
+    rules = (lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val)
+    chart = _new_chart(L, lex.shape[0], log_nonempty)
+    fv, fsc, hv, hsc = chart[2], chart[3], chart[4], chart[5]
     w = np.zeros(m, dtype=np.int64)
     strp = np.full(L + 1, -np.inf)
     nxt = np.full((L + 1, n_t), -np.inf)
     child = np.zeros(L + 1, dtype=np.int64)
     flag = np.zeros(1, dtype=np.int64)
-    if log_nonempty != -np.inf:
-        fv[0, 0] = 1.0
-        fsc[0] = log_nonempty
     strp[0] = log_empty
     total = 0.0
     carry = 0.0
@@ -395,29 +333,7 @@ def enumerate_words(
         if nxt[t, y] == -np.inf:
             continue
         w[t] = y
-        whole = _column(
-            y,
-            t,
-            iv,
-            isc,
-            fv,
-            fsc,
-            hv,
-            hsc,
-            base,
-            split_sc,
-            ends,
-            n_ends,
-            lex,
-            bin_a,
-            bin_b,
-            bin_c,
-            bin_p,
-            u_ptr,
-            u_col,
-            u_val,
-            flag,
-        )
+        whole = _column(y, t, chart, rules, flag)
         strp[t + 1] = log_nonempty + whole if log_nonempty != -np.inf and whole != -np.inf else -np.inf
         depth = t + 1
         entering = True
@@ -458,21 +374,14 @@ def scan(
     when ``every`` else ``nxt[r, 0, y]`` after the whole row, and ``flagged[r] = 1`` where a
     product left the normal float range (the row must be recomputed in plain log space).
     """
+    rules = (lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val)
+    l_csr = (l_ptr, l_col, l_val)
     for r in prange(tokens.shape[0]):
         _scan_row(
             tokens[r],
             lengths[r],
-            lex,
-            bin_a,
-            bin_b,
-            bin_c,
-            bin_p,
-            u_ptr,
-            u_col,
-            u_val,
-            l_ptr,
-            l_col,
-            l_val,
+            rules,
+            l_csr,
             log_nonempty,
             log_empty,
             pre[r],
