@@ -5,7 +5,7 @@ Run: ``.venv/bin/python benchmarks/bench_grammar.py [--words 300] [--max-len 20]
 (a) **ours vs genlm-grammar** (``EarleyLM.p_next``, an independent semiring Earley parser, the test
 oracle of ``tests/integration/test_grammar_oracles.py``): the next-token distribution (every
 terminal and EOS) after *every prefix of every word* of a sample. All words up to length 20 would
-be about 10⁷ Dyck-2 words, so the sample is ``--words`` words drawn top-down from the grammar
+be about 10⁷ Dyck-2 words, so the sample is ``--words`` words drawn from the grammar
 itself with a fixed seed (``numpy.random.default_rng``), conditioned on ``1 ≤ |w| ≤ --max-len``
 (the empty word, half the mass of Dyck-2, is left out; its one prefix is the root). Grammars:
 
@@ -112,33 +112,6 @@ def random_pcfg(seed: int, n_nonterminals: int = 6, n_rules: int = 5, terminals:
     raise SystemExit(f"no subcritical random grammar from seed {seed}")
 
 
-def sample_words(
-    rules: Sequence[Rule], n: int, min_len: int, max_len: int, rng: np.random.Generator
-) -> list[tuple[str, ...]]:
-    """``n`` words drawn top-down from the rules, conditioned on ``min_len ≤ |w| ≤ max_len`` (rejection)."""
-    by_lhs: dict[str, list[Rule]] = {}
-    for r in rules:
-        by_lhs.setdefault(r[0], []).append(r)
-    out: list[tuple[str, ...]] = []
-    while len(out) < n:
-        word: list[str] = []
-        stack = [rules[0][0]]
-        pending = 0  # terminals already on the stack
-        while stack and len(word) + pending <= max_len:
-            x = stack.pop()
-            if x not in by_lhs:
-                pending -= 1
-                word.append(x)
-                continue
-            choices = by_lhs[x]
-            rhs = choices[rng.choice(len(choices), p=[float(r[2]) for r in choices])][1]
-            stack.extend(reversed(rhs))
-            pending += sum(1 for s in rhs if s not in by_lhs)
-        if not stack and min_len <= len(word) <= max_len:
-            out.append(tuple(word))
-    return out
-
-
 def our_text(rules: Sequence[Rule], terminals: Sequence[str]) -> str:
     def sym(s: str) -> str:
         return f"'{s}'" if s in terminals else s
@@ -162,14 +135,13 @@ def versus_genlm(
 ) -> dict[str, Any]:
     from genlm.grammar import EOS, EarleyLM
 
+    grammar, t_parse = best_of(lambda: parse_grammar(our_text(rules, terminals), terminals=terminals), 1)
+    d, t_build = best_of(lambda: GrammarDistribution(grammar), 1)
     rng = np.random.default_rng(args.seed)
-    words = sample_words(rules, args.words, 1, args.max_len, rng)
+    words = d.sample_words(args.words, rng, min_len=1, max_len=args.max_len)
     lengths = np.array([len(w) for w in words])
     n_prefixes = int(np.sum(lengths + 1))
     distinct = len({w[:t] for w in words for t in range(len(w) + 1)})
-
-    grammar, t_parse = best_of(lambda: parse_grammar(our_text(rules, terminals), terminals=terminals), 1)
-    d, t_build = best_of(lambda: GrammarDistribution(grammar), 1)
     ids = {t: i for i, t in enumerate(d.vocabulary.terminals)}
     tokens = np.zeros((len(words), args.max_len), dtype=np.int64)
     for i, w in enumerate(words):

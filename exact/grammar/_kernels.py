@@ -251,17 +251,8 @@ def enumerate_words(
     max_len,
     max_nodes,
     fill,
-    lex,
-    bin_a,
-    bin_b,
-    bin_c,
-    bin_p,
-    u_ptr,
-    u_col,
-    u_val,
-    l_ptr,
-    l_col,
-    l_val,
+    rules,
+    l_csr,
     log_nonempty,
     log_empty,
     out_words,
@@ -279,10 +270,10 @@ def enumerate_words(
     longer than ``max_len``: the prefix probabilities of the ``max_len + 1``-token prefixes,
     summed with compensation (Kahan).
     """
+    lex = rules[0]
     n_t = lex.shape[1]
     L = max_len
     m = max(L, 1)
-    rules = (lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val)
     chart = _new_chart(L, lex.shape[0], log_nonempty)
     fv, fsc, hv, hsc = chart[2], chart[3], chart[4], chart[5]
     w = np.zeros(m, dtype=np.int64)
@@ -305,7 +296,7 @@ def enumerate_words(
             if nodes > max_nodes:
                 counts[2] = 1
                 break
-            _h_step(t, fv, fsc, hv, hsc, l_ptr, l_col, l_val, flag)
+            _h_step(t, fv, fsc, hv, hsc, l_csr[0], l_csr[1], l_csr[2], flag)
             for y in range(n_t):
                 nxt[t, y] = _dot_lex(hv[t], hsc[t], lex, y, flag)
             if strp[t] != -np.inf:
@@ -347,17 +338,8 @@ def enumerate_words(
 def scan(
     tokens,
     lengths,
-    lex,
-    bin_a,
-    bin_b,
-    bin_c,
-    bin_p,
-    u_ptr,
-    u_col,
-    u_val,
-    l_ptr,
-    l_col,
-    l_val,
+    rules,
+    l_csr,
     log_nonempty,
     log_empty,
     pre,
@@ -368,14 +350,13 @@ def scan(
 ):  # pragma: no cover - jitted
     """Rows of ``tokens`` (terminal ids) scanned independently (see the module docstring).
 
-    ``lex`` and ``bin_p`` are linear probabilities; the unary closure ``U*`` and the left-corner
-    closure ``R*`` come in CSR form (``ptr``, ``col``, ``val``), since both are sparse. Writes
+    ``rules = (lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val)``: the lexical and binary rules
+    (linear probabilities) and the unary closure ``U*`` in CSR form; ``l_csr = (ptr, col, val)``:
+    the left-corner closure ``R*`` (both closures are sparse). Writes
     ``pre[r, t]``, ``strp[r, t]`` (logs) for ``t ≤ lengths[r]``, ``nxt[r, t, y]`` for every ``t``
     when ``every`` else ``nxt[r, 0, y]`` after the whole row, and ``flagged[r] = 1`` where a
     product left the normal float range (the row must be recomputed in plain log space).
     """
-    rules = (lex, bin_a, bin_b, bin_c, bin_p, u_ptr, u_col, u_val)
-    l_csr = (l_ptr, l_col, l_val)
     for r in prange(tokens.shape[0]):
         _scan_row(
             tokens[r],

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.core.predictor import NextTokenProbs
+from exact.core.completions import words_of
+from exact.core.predictor import NextTokenProbs, sample_sequences
 from exact.core.tokens import TokenBatch
 from exact.core.validate import InputError, InputTypeError, check_int
 from exact.core.vocabulary import Vocabulary
@@ -280,6 +281,33 @@ class WordDistribution:
         probs[ended, v.pad] = 1.0
         defined[ended] = True
         return NextTokenProbs(probs, defined)
+
+    def sample_words(
+        self, n: int, rng: np.random.Generator, *, max_len: int, min_len: int = 0
+    ) -> list[tuple[str, ...]]:
+        """``n`` words drawn from the distribution conditioned on ``min_len ≤ |w| ≤ max_len``.
+
+        Ancestral sampling through the predictor interface
+        (:func:`~exact.core.predictor.sample_sequences`, ``max_len + 2`` tokens from ``SOS``) and
+        rejection of the rows with no ``EOS`` in time or a word shorter than ``min_len``; refused
+        after ``1000·n`` draws (the condition then has very small probability).
+        """
+        n = check_int(n, "n")
+        hi = check_int(max_len, "max_len", minimum=0)
+        lo = check_int(min_len, "min_len", minimum=0, maximum=hi)
+        v = self.vocabulary
+        out: list[tuple[str, ...]] = []
+        drawn = 0
+        while len(out) < n:
+            if drawn > 1000 * n:
+                raise InputError(f"fewer than {n} of {drawn:,} draws had {lo} ≤ |w| ≤ {hi}; widen the lengths")
+            batch = sample_sequences(self, n, hi + 2, rng, prefix=[v.sos])
+            drawn += n
+            words, lengths = words_of(batch, v.n_terminals)
+            ended = np.any(batch.tokens == v.eos, axis=1) & (lengths >= lo)
+            for r in np.flatnonzero(ended)[: n - len(out)]:
+                out.append(tuple(v.terminals[int(t)] for t in words[r, : lengths[r]]))
+        return out
 
     # -- enumeration ----------------------------------------------------------------------------
 

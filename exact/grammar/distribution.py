@@ -112,9 +112,8 @@ class GrammarDistribution(WordDistribution):
         nf = self.normal
         #: Words recomputed in plain log space because a product left the float range (for tests).
         self.flagged_rows = 0
-        self._kernel_grammar = (
-            nf.lex, nf.bin_a, nf.bin_b, nf.bin_c, nf.bin_p, *nf.csr("ustar"), *nf.csr("lcstar"), nf.log_nonempty, nf.log_empty
-        )  # fmt: skip
+        rules = (nf.lex, nf.bin_a, nf.bin_b, nf.bin_c, nf.bin_p, *nf.csr("ustar"))
+        self._kernel_grammar = (rules, nf.csr("lcstar"), nf.log_nonempty, nf.log_empty)
         self._facts = self.consistency if self.grammar is grammar else analyse(self.grammar)
 
     def __repr__(self) -> str:

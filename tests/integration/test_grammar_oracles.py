@@ -242,38 +242,12 @@ def dyck2(p_round: str, p_square: str, p_eps: str) -> list[Rule]:
     ]
 
 
-def sample_words(rules: Sequence[Rule], n: int, max_len: int, rng: np.random.Generator) -> list[tuple[str, ...]]:
-    """``n`` words drawn top-down from the rules, conditioned on length ``≤ max_len`` (by rejection)."""
-    by_lhs: dict[str, list[Rule]] = {}
-    for r in rules:
-        by_lhs.setdefault(r[0], []).append(r)
-    start = rules[0][0]
-    out: list[tuple[str, ...]] = []
-    while len(out) < n:
-        word: list[str] = []
-        stack = [start]
-        pending = 0  # terminals on the stack: they will all be emitted
-        while stack and len(word) + pending <= max_len:
-            x = stack.pop()
-            if x not in by_lhs:
-                pending -= 1
-                word.append(x)
-                continue
-            choices = by_lhs[x]
-            rhs = choices[rng.choice(len(choices), p=[float(r[2]) for r in choices])][1]
-            stack.extend(reversed(rhs))
-            pending += sum(1 for s in rhs if s not in by_lhs)
-        if not stack and len(word) <= max_len:
-            out.append(tuple(word))
-    return out
-
-
 def test_subcritical_dyck2_agrees_with_genlm_on_sampled_words_and_their_prefixes():
     rules = dyck2("0.2", "0.1", "0.7")
     d, cfg, lm = both(rules, BRACKETS)
     assert analyse(d.grammar).spectral_radius < 0.7
     rng = np.random.default_rng(20240611)
-    words = sample_words(rules, 30, 16, rng)
+    words = d.sample_words(30, rng, max_len=16)
     # plus 10 uniform bracket strings, mostly of probability zero (and their zero prefixes)
     words += [tuple(rng.choice(BRACKETS, size=rng.integers(1, 9))) for _ in range(10)]
     assert max(len(w) for w in words) >= 6

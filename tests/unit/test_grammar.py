@@ -333,3 +333,23 @@ def test_wrong_types_are_type_errors():
     assert [p.rhs for p in g.productions] == [("a", "b"), ("c",)]
     with pytest.raises(InputError, match="spelled like the nonterminal"):
         parse_grammar("S -> a 'A' [0.5] | A [0.5]\nA -> b [1]")
+
+
+def _frequencies_match(words: list[tuple[str, ...]], probs: dict[str, float]) -> bool:
+    """Each word's frequency within 4 standard errors of ``probs`` (a conditional law)."""
+    n = len(words)
+    counts = {w: sum(1 for x in words if "".join(x) == w) for w in probs}
+    return sum(counts.values()) == n and all(
+        abs(counts[w] / n - p) <= 4 * math.sqrt(p * (1 - p) / n) for w, p in probs.items()
+    )
+
+
+def test_sampled_words_follow_the_conditional_law():
+    d = GrammarDistribution(parse_grammar("S -> a S b [1/2] | a b [1/2]"))
+    words = d.sample_words(2000, np.random.default_rng(7), max_len=6)
+    assert _frequencies_match(words, {"ab": 4 / 7, "aabb": 2 / 7, "aaabbb": 1 / 7})
+    # negative control: the unconditioned law (1/2, 1/4, 1/8) is rejected by the same check
+    assert not _frequencies_match(words, {"ab": 1 / 2, "aabb": 1 / 4, "aaabbb": 1 / 8})
+    assert all(len(w) >= 2 for w in d.sample_words(50, np.random.default_rng(1), min_len=2, max_len=6))
+    with pytest.raises(InputError, match="min_len=9 is above the limit 6"):
+        d.sample_words(5, np.random.default_rng(1), min_len=9, max_len=6)
