@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from exact.core.cli import Parser, dispatch
+from exact.core.cli import EXIT_INTERRUPTED, Parser, dispatch
+from exact.core.threads import configure_threads
 
 __all__ = ["COMMAND_GROUP", "build_parser", "main"]
 
@@ -50,7 +51,13 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return dispatch(build_parser(), argv)
+    configure_threads()  # first: OpenMP reads it when torch loads (exact.core.threads)
+    try:
+        parser = build_parser()  # imports every command module: Ctrl-C here is still one line
+    except KeyboardInterrupt:
+        print("nonident: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return dispatch(parser, argv)
 
 
 if __name__ == "__main__":  # python -m exact.console

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from exact.core.artifacts import DEFAULT_REPORT_DIR
 from exact.core.cli import CliError, add_device_flag, add_json_flag, add_out_flag, command_main, print_json
 from learned.rule_extrapolation.config import PRESETS, VARIANTS, parse_seeds, preset
 
@@ -54,6 +55,7 @@ def _run_train(args: argparse.Namespace) -> int:
             over[key] = parse_seeds(value) if key == "train.seeds" else value
     cfg = preset(args.preset, **over)
     out = Path(args.out) if args.out else Path("runs") / f"anbn-{args.preset}-{cfg.train.variant}"
+    args.on_interrupt = lambda: _resume_hint(out)
     result = train(cfg, out, device=args.device, resume=not args.restart, progress=not args.no_progress)
     last = result.history[-1] if result.history else None
     if args.json:
@@ -72,6 +74,13 @@ def _run_train(args: argparse.Namespace) -> int:
         )
         print(f"next: nonident evaluate {out}")
     return 0
+
+
+def _resume_hint(run_dir: Path) -> str:
+    """What Ctrl-C leaves: a checkpoint to resume from (the same command continues it), or nothing."""
+    if (run_dir / "checkpoint.pt").exists():
+        return f"the run can be resumed with the same command (from {run_dir / 'checkpoint.pt'})"
+    return "no checkpoint had been written yet, so nothing was kept"
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -105,6 +114,9 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
     if args.experiment != "rule-extrapolation":
         raise CliError(f"experiment must be rule-extrapolation, got {args.experiment!r}")
+    args.on_interrupt = lambda: (
+        f"the run can be resumed with the same command (finished arms and checkpoints under {args.runs} are kept)"
+    )
     report = reproduce_rule_extrapolation(
         args.preset,
         runs=args.runs,
@@ -168,7 +180,11 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("experiment", help="rule-extrapolation")
     p.add_argument("--runs", default="runs", help="where run directories go (default runs)")
-    add_out_flag(p, default="reports", help="report directory (default reports)")
+    add_out_flag(
+        p,
+        default=DEFAULT_REPORT_DIR,
+        help=f"report directory (default {DEFAULT_REPORT_DIR}; the committed ones: --out reports)",
+    )
     add_json_flag(p, help="print JSON instead of the report")
     _common(p)
     p.set_defaults(run=_run_reproduce)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from exact.core.artifacts import provenance
+from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, provenance
 from exact.core.cli import add_json_flag, add_out_flag, command_main, print_json
 from proofs_check.registry import ClaimRecord
 
@@ -16,10 +15,14 @@ from proofs_check.registry import ClaimRecord
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "check",
-        help="run every registered claim and write reports/proof-check.{md,json,html}",
+        help="run every registered claim and write OUT/proof-check.{md,json,html}",
         description="Check the paper's claims; exit status 1 if any claim fails.",
     )
-    add_out_flag(p, default="reports", help="directory for the reports (default: reports)")
+    add_out_flag(
+        p,
+        default=DEFAULT_REPORT_DIR,
+        help=f"directory for the reports (default: {DEFAULT_REPORT_DIR}, untracked; the committed ones: --out reports)",
+    )
     p.add_argument(
         "--artifacts",
         default="reports",
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 needs = f"  [needs {', '.join(c.needs)}]" if c.needs else ""
                 print(f"{cid:<26} {c.title}{needs}")
         return 0
-    Path(args.out).mkdir(parents=True, exist_ok=True)  # fail on a bad --out before the work
+    check_writable_dir(args.out, "--out")  # fail on a bad --out before the work
     start = time.perf_counter()
     records = run_claims(args.only, progress=_progress, artifacts=args.artifacts)
     meta = provenance(config={"only": args.only, "out": args.out, "artifacts": args.artifacts})

@@ -1,7 +1,7 @@
 """Render claim records into ``proof-check.md``, ``proof-check.json`` and ``proof-check.html``.
 
 The renderers are pure (records + metadata → string); :func:`write_reports`
-writes the three files atomically. The HTML page is standalone: inline CSS, no
+writes them as one set with a manifest. The HTML page is standalone: inline CSS, no
 scripts, no external resources (figures are embedded as data URIs), so it opens
 offline (LaTeX is shown as source).
 Reports are generated, never edited by hand.
@@ -11,33 +11,16 @@ from __future__ import annotations
 
 import base64
 import html
-import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from exact.core.artifacts import atomic_write_bytes, atomic_write_text
-from exact.core.validate import InputError
+from exact.core.artifacts import dumps_strict, write_report_set
 from proofs_check.registry import ClaimRecord
 
 __all__ = ["render_html", "render_json", "render_markdown", "write_reports"]
 
 REPORT_STEM = "proof-check"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        if math.isnan(value):
-            raise InputError("a claim produced NaN evidence; that is a bug in the claim")
-        return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
-    return value
 
 
 def render_json(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
@@ -48,7 +31,7 @@ def render_json(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
         "failed": sum(r.status != "pass" for r in records),
     }
     doc = {"meta": meta, "summary": summary, "claims": [r.as_dict() for r in records]}
-    return json.dumps(_jsonable(doc), indent=2, ensure_ascii=False) + "\n"
+    return dumps_strict(doc) + "\n"
 
 
 def _fmt(value: Any) -> str:
@@ -228,13 +211,15 @@ def render_html(records: Sequence[ClaimRecord], meta: dict[str, Any]) -> str:
 
 
 def write_reports(records: Sequence[ClaimRecord], meta: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write ``proof-check.{json,md,html}`` (and each claim's ``proof-check-<figure>.png``) into
-    ``out_dir``, each atomically; the HTML embeds the figures, so it stays standalone."""
-    out = Path(out_dir)
-    texts = {  # render all before writing any
-        "json": render_json(records, meta),
-        "md": render_markdown(records, meta),
-        "html": render_html(records, meta),
+    """Write ``proof-check.{json,md,html}``, each claim's ``proof-check-<figure>.png`` and
+    ``proof-check.manifest.json`` into ``out_dir`` as one set
+    (:func:`exact.core.artifacts.write_report_set`: rendered in full before anything is written,
+    staged, renamed into place, the manifest naming the shared commit last). The HTML embeds the
+    figures, so it stays standalone."""
+    files = {f"{REPORT_STEM}-{f.name}.png": f.png for r in records for f in r.figures}
+    files |= {  # render all before writing any
+        f"{REPORT_STEM}.json": render_json(records, meta).encode("utf-8"),
+        f"{REPORT_STEM}.md": render_markdown(records, meta).encode("utf-8"),
+        f"{REPORT_STEM}.html": render_html(records, meta).encode("utf-8"),
     }
-    paths = [atomic_write_bytes(out / f"{REPORT_STEM}-{f.name}.png", f.png) for r in records for f in r.figures]
-    return paths + [atomic_write_text(out / f"{REPORT_STEM}.{ext}", text) for ext, text in texts.items()]
+    return write_report_set(out_dir, REPORT_STEM, files)

@@ -28,7 +28,10 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--prompt-length", type=int, default=8, help="length k of the a/b prompts to classify (default 8)")
     add_json_flag(p)
-    p.set_defaults(run=run)
+    p.set_defaults(
+        run=run,
+        flag_names={"n_max": "--n-max", "rho": "--rho", "prompt_length": "--prompt-length", "max_len": "--max-len"},
+    )
 
 
 def _law(args: argparse.Namespace) -> tuple[LengthLaw, TruncatedLength | None]:

@@ -27,9 +27,10 @@ from numpy.typing import NDArray
 
 from exact.anbn import _kernels as _k
 from exact.anbn.laws import MAX_TABLE_N, LengthLaw, UniformLength
+from exact.core.limits import check_bytes
 from exact.core.predictor import NextTokenProbs
-from exact.core.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch
-from exact.core.validate import InputError, InputTypeError
+from exact.core.tokens import EOS, PAD, SOS, VOCAB_SIZE, A, B, TokenBatch, token_ids
+from exact.core.validate import InputError, InputTypeError, check_int
 
 __all__ = ["AnbnDistribution", "AnbnFacts"]
 
@@ -104,7 +105,7 @@ class AnbnDistribution:
         ``SOS aᵏ → S(k)``, ``SOS aᵏ bʲ (1 ≤ j ≤ k) → P(k)``, followed optionally (when
         ``j = k``) by ``EOS PAD*``; the empty prefix has probability 1; anything else 0.
         """
-        toks = [int(t) for t in prefix]
+        toks = token_ids(prefix, "prefix")
         if not toks:
             return Fraction(1)
         if toks[0] != SOS:
@@ -120,10 +121,11 @@ class AnbnDistribution:
 
     def next_token_probs_exact(self, prefix: Sequence[int]) -> tuple[Fraction, ...] | None:
         """Exact rational ``p(· | prefix)``, or ``None`` where the prefix has probability zero."""
-        here = self.prefix_prob_exact(prefix)
+        toks = token_ids(prefix, "prefix")
+        here = self.prefix_prob_exact(toks)
         if here == 0:
             return None
-        return tuple(self.prefix_prob_exact([*prefix, y]) / here for y in range(VOCAB_SIZE))
+        return tuple(self.prefix_prob_exact([*toks, y]) / here for y in range(VOCAB_SIZE))
 
     def candidate_sequences(self, length: int) -> TokenBatch:
         """``SOS w`` padded with ``EOS PAD…`` to ``length`` tokens, for every a/b word ``w`` of length ≤ length − 1.
@@ -152,8 +154,11 @@ class AnbnDistribution:
         At most ``O(max_length²)`` prefixes: ``SOS aᵏ bʲ (EOS PAD*)``. Built by
         expanding the tree of positive-probability continuations from ``SOS``.
         """
-        if max_length < 1:
-            raise InputError(f"max_length must be ≥ 1, got {max_length}")
+        max_length = check_int(max_length, "max_length")
+        # ≤ ℓ/2 prefixes SOS aᵏ bʲ of each length ℓ, plus one EOS PAD* row per sentence that fits
+        words = max_length // 2 if self.law.n_max is None else min(self.law.n_max, max_length // 2)
+        rows = max_length * (max_length // 4 + 1 + words)
+        check_bytes(16.0 * rows * max_length, "the table of support prefixes", {"max_length": max_length})
         frontier = TokenBatch.from_sequences([[2]])
         batches, logps = [frontier], [np.zeros(1)]
         for _ in range(max_length - 1):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import subprocess
@@ -24,14 +25,25 @@ from typing import Any
 from exact.core.validate import InputError
 
 __all__ = [
+    "DEFAULT_REPORT_DIR",
     "atomic_write_bytes",
+    "dumps_strict",
+    "json_safe",
     "atomic_write_text",
+    "check_writable_dir",
     "git_commit",
     "library_versions",
     "provenance",
     "read_json",
+    "verify_report_set",
     "write_json",
+    "write_report_set",
 ]
+
+#: Where ``nonident check`` and ``nonident reproduce`` write reports unless ``--out`` says otherwise:
+#: an untracked folder, so running them never modifies the committed ``reports/``
+#: (regenerated on purpose with ``--out reports``).
+DEFAULT_REPORT_DIR = "runs/reports"
 
 LIBRARIES = (
     "nonident",
@@ -121,9 +133,40 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every float infinity as the string ``"inf"`` or ``"-inf"`` (strict JSON has none).
+
+    Numpy scalars become Python numbers; a NaN is a bug (no result of this package is NaN),
+    so it raises ``ValueError`` with the path of the offending entry.
+    """
+    return _safe(value, "$")
+
+
+def _safe(value: Any, at: str) -> Any:
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise ValueError(f"NaN at {at} of a JSON document: a result of nonident must never be NaN (a bug)")
+        return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): _safe(v, f"{at}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_safe(v, f"{at}[{i}]") for i, v in enumerate(value)]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", None) == 0:  # numpy scalars
+        return _safe(value.item(), at)
+    return value
+
+
+def dumps_strict(doc: Any, *, indent: int | None = 2, ensure_ascii: bool = False) -> str:
+    """``doc`` as strict JSON (RFC 8259: no NaN or Infinity tokens; see :func:`json_safe`).
+
+    Values JSON cannot hold (paths, fractions) are written with ``str``.
+    """
+    return json.dumps(json_safe(doc), indent=indent, ensure_ascii=ensure_ascii, allow_nan=False, default=str)
+
+
 def write_json(path: str | os.PathLike[str], doc: Any, *, indent: int = 2) -> Path:
-    """Write ``doc`` as JSON to ``path`` atomically (values JSON cannot hold are written with ``str``)."""
-    return atomic_write_text(path, json.dumps(doc, indent=indent, default=str))
+    """Write ``doc`` as strict JSON (:func:`dumps_strict`) to ``path`` atomically."""
+    return atomic_write_text(path, dumps_strict(doc, indent=indent, ensure_ascii=True))
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> Any:
@@ -132,3 +175,79 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc})") from None
+
+
+def check_writable_dir(path: str | os.PathLike[str], what: str) -> Path:
+    """Create ``path`` if needed and prove it writable (a probe file written and removed), before any work.
+
+    Raises :class:`~exact.core.validate.InputError` naming ``what`` (e.g. ``"--out"``) and the reason.
+    """
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{what} {str(path)!r} is not a writable directory ({exc.strerror or exc})") from None
+    return out
+
+
+def write_report_set(out_dir: str | os.PathLike[str], stem: str, files: dict[str, bytes]) -> list[Path]:
+    """Write a set of report files that belong together, plus ``{stem}.manifest.json``.
+
+    All files are first written into a temporary folder inside ``out_dir``, then renamed into
+    place one after another (microseconds apart) and the manifest last. The manifest names the
+    git commit and date that every file of the set shares and each file's SHA-256, so a set
+    mixed by a kill between two renames is detected by :func:`verify_report_set` rather than
+    silently read. A failure before the renames leaves the previous set untouched.
+    """
+    import hashlib
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{stem}.staging.", dir=out))
+    try:
+        manifest = {
+            "stem": stem,
+            **git_commit(),
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+        }
+        names = [*files, f"{stem}.manifest.json"]
+        blobs = [*files.values(), (dumps_strict(manifest) + "\n").encode("utf-8")]
+        for name, data in zip(names, blobs, strict=True):
+            if Path(name).name != name:
+                raise ValueError(f"report file names must be plain names, got {name!r}")
+            (stage / name).write_bytes(data)
+            os.chmod(stage / name, 0o644)
+        for name in names:  # the manifest last: a complete manifest means every file before it landed
+            os.replace(stage / name, out / name)
+    finally:
+        for leftover in stage.iterdir():
+            leftover.unlink()
+        stage.rmdir()
+    return [out / name for name in names]
+
+
+def verify_report_set(out_dir: str | os.PathLike[str], stem: str) -> dict[str, Any]:
+    """The manifest of a report set after checking every file's SHA-256 against it.
+
+    Raises :class:`~exact.core.validate.InputError` naming the first file that is missing or
+    does not belong to the set (e.g. left from another run by an interrupted write).
+    """
+    import hashlib
+
+    out = Path(out_dir)
+    manifest = read_json(out / f"{stem}.manifest.json", "report manifest")
+    for name, digest in manifest.get("files", {}).items():
+        try:
+            data = (out / name).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{out / name} of the report set {stem!r} is not readable ({exc.strerror})") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise InputError(
+                f"{out / name} does not belong to the report set {stem!r} of commit {manifest.get('commit')} "
+                "(written by another run; regenerate the set)"
+            )
+    return dict(manifest)

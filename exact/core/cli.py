@@ -18,12 +18,15 @@ The ``nonident`` root (:mod:`exact.console`) finds the commands through the
 from __future__ import annotations
 
 import argparse
-import json
+import re
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from exact.core.artifacts import dumps_strict
 from exact.core.validate import InputError, InputTypeError
 
 __all__ = [
@@ -82,22 +85,57 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _with_flags(message: str, flag_names: dict[str, str] | None) -> str:
+    """``message`` with each library parameter name replaced by the flag the user typed.
+
+    A command sets ``flag_names`` (``set_defaults(flag_names={"n_symbols": "--vocab"})``) so that an
+    error raised deep in the library (``n_symbols=100000000 …``) names ``--vocab``.
+    """
+    for param, flag in (flag_names or {}).items():
+        message = re.sub(rf"(?<![\w.-]){re.escape(param)}(?![\w])", flag, message)
+    return message
+
+
 def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse ``argv``, run the chosen command's ``run(args)`` and return the exit code (see the module)."""
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     name = f"{parser.prog} {getattr(args, 'command', '')}".strip()
+    previous = _terminate_as_interrupt()
     try:
         return int(args.run(args))
     except USER_ERRORS as exc:
-        print(f"{name}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{name}: error: {_with_flags(_one_line(exc), getattr(args, 'flag_names', None))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+        hint = getattr(args, "on_interrupt", None)
+        said = hint() if callable(hint) else None
+        print(f"{name}: interrupted" + (f"; {said}" if said else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:  # a bug: show where it happened
         traceback.print_exc()
         print(f"{name}: internal error (the traceback above is a bug, not a usage problem)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt() -> Any:
+    """SIGTERM (``kill``, ``timeout``) unwinds like Ctrl-C, so a command cleans up what it started.
+
+    Returns the previous handler (``None`` off the main thread, where handlers cannot be set).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def command_main(add_parser: Registrar, argv: Sequence[str] | None = None, *, prog: str = "nonident") -> int:
@@ -123,4 +161,5 @@ def print_table(title: str, rows: Sequence[tuple[str, Any]]) -> None:
 
 
 def print_json(doc: Any) -> None:
-    print(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+    """``doc`` as strict JSON on stdout (infinities as ``"inf"``/``"-inf"``; :func:`exact.core.artifacts.dumps_strict`)."""
+    print(dumps_strict(doc))

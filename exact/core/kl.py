@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import rel_entr
 
+from exact.core.limits import LimitError
 from exact.core.predictor import Predictor, sequence_log_prob
 from exact.core.tabular import Prefix, TabularAR, check_same_shape, prefix_free
 from exact.core.tokens import TokenBatch
@@ -114,7 +115,10 @@ def kl_terms(logp: NDArray[np.float64], logq: NDArray[np.float64]) -> NDArray[np
 def kl_chain_rule(p: SupportEnumerable, q: Predictor, sequence_length: int) -> KLResult:
     """``KL(p‖q)`` over sequences of ``sequence_length`` tokens via the chain rule."""
     T = check_int(sequence_length, "sequence_length", minimum=2)
-    prefixes, logp = p.support_prefixes(T - 1)
+    try:
+        prefixes, logp = p.support_prefixes(T - 1)
+    except LimitError as exc:
+        raise LimitError(f"sequence_length={T}: {exc}") from None
     p_rows = p.next_token_probs(prefixes).require_defined()
     q_out = q.next_token_probs(prefixes)
     # An undefined q row means q(s) = 0 < p(s): the KL is infinite (and so is an earlier term).

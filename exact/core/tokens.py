@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.core.validate import InputError
+from exact.core.validate import InputError, InputTypeError, is_integer
 
 A, B, SOS, EOS, PAD = 0, 1, 2, 3, 4
 VOCAB_SIZE = 5
@@ -37,6 +37,7 @@ __all__ = [
     "TokenBatch",
     "decode",
     "encode",
+    "token_ids",
 ]
 
 
@@ -82,9 +83,31 @@ def encode(text: str, *, sos: bool = True) -> NDArray[np.int64]:
     return np.array(([SOS] if sos else []) + ids, dtype=np.int64)
 
 
+def token_ids(tokens: object, name: str = "tokens", vocab_size: int = VOCAB_SIZE) -> list[int]:
+    """``tokens`` as a list of token ids in ``0..vocab_size-1``, checked.
+
+    Raises :class:`~exact.core.validate.InputTypeError` for a string or a non-integer
+    entry (``"ab"`` is text: :func:`encode` it) and :class:`~exact.core.validate.InputError`
+    for an id outside the vocabulary (a negative id is never read from the end).
+    """
+    if isinstance(tokens, (str, bytes)):
+        raise InputTypeError(f"{name} must be a sequence of token ids, got the string {tokens!r} (use encode)")
+    if isinstance(tokens, np.ndarray):
+        tokens = tokens.tolist() if tokens.ndim == 1 else tokens
+    if not isinstance(tokens, Iterable) or isinstance(tokens, np.ndarray):
+        raise InputTypeError(f"{name} must be a 1-D sequence of token ids, got {type(tokens).__name__}")
+    out: list[int] = []
+    for i, t in enumerate(tokens):
+        if not is_integer(t):
+            raise InputTypeError(f"{name}[{i}] must be an integer token id, got {type(t).__name__} {t!r}")
+        out.append(int(t))
+    _check_tokens(np.asarray(out, dtype=np.int64), name, vocab_size)
+    return out
+
+
 def decode(tokens: Iterable[int]) -> str:
-    """Space-separated token names, e.g. ``"SOS a b EOS"``."""
-    return " ".join(TOKEN_NAMES[int(t)] for t in tokens)
+    """Space-separated token names, e.g. ``"SOS a b EOS"`` (ids outside 0..4 are an error)."""
+    return " ".join(TOKEN_NAMES[t] for t in token_ids(tokens))
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,14 @@ import networkx as nx
 import numpy as np
 from numpy.typing import NDArray
 
+from exact.core.limits import check_bytes, check_work
 from exact.core.rng import SeedLike, as_seed_sequence
 from exact.core.validate import check_int
 from exact.hmm.ginc import GincMixture
 from exact.hmm.mixture import HMMMixture, as_mixture
+
+#: Operations one networkx edge is counted as in the run-time limit (docs/robustness.md).
+GRAPH_EDGE_OPS = 2000
 
 __all__ = ["AssumptionReport", "check_assumptions", "is_primitive"]
 
@@ -149,6 +153,16 @@ def check_assumptions(
     length = check_int(kl_rate_length, "kl_rate_length")
     n_samples = check_int(kl_rate_samples, "kl_rate_samples", minimum=2)
     n_cmp = min(check_int(distinguishability_concepts, "distinguishability_concepts"), mixture.n_concepts)
+    # networkx builds Python objects per edge (about a microsecond and 200 bytes each):
+    # bound the graphs before building them (the cost model is docs/robustness.md's)
+    edges = sum(int(np.count_nonzero(v)) for v in mixture.value_transmat) + int(np.count_nonzero(mixture.slot_transmat))
+    sizes = {"n_values": mixture.n_values, "n_slots": mixture.n_slots, "n_concepts": mixture.n_concepts}
+    check_work(GRAPH_EDGE_OPS * edges, "the graph checks (irreducible, aperiodic, delimiter reachable)", sizes)
+    check_work(
+        float(n_cmp) * n_cmp * n_samples * length * mixture.n_states * (mixture.n_values + mixture.n_slots),
+        "the KL-rate estimates",
+        {"distinguishability_concepts": n_cmp, "kl_rate_samples": n_samples, "kl_rate_length": length},
+    )
     root = as_seed_sequence(seed)
     k = mixture.n_concepts
     irreducible = np.zeros(k, dtype=bool)
@@ -161,6 +175,10 @@ def check_assumptions(
             irreducible[c] = aperiodic[c] = True
             reach[c] = bool(em.any())
             continue
+        v = mixture.value_transmat[c if len(v_primitive) > 1 else 0]
+        kron_edges = int(np.count_nonzero(v)) * int(np.count_nonzero(mixture.slot_transmat[c]))
+        check_work(GRAPH_EDGE_OPS * kron_edges, f"the graph check of concept {c}'s full transition matrix", sizes)
+        check_bytes(8.0 * mixture.n_states**2, f"concept {c}'s dense transition matrix", sizes)
         t = mixture.transmat(c)
         g = _graph(t)
         irreducible[c] = nx.is_strongly_connected(g)

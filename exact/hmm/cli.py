@@ -16,7 +16,7 @@ from exact.core.cli import CliError, add_json_flag, command_main, print_json, pr
 from exact.core.rng import stream, stream_names
 from exact.hmm.assumptions import check_assumptions
 from exact.hmm.ginc import GincConfig, generate_ginc
-from exact.hmm.prompts import icl_accuracy
+from exact.hmm.prompts import check_curve_cost, icl_accuracy
 
 #: GINC's shot counts (docs/official-code.md §5).
 GINC_SHOTS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -43,7 +43,22 @@ def add_parser(sub: Any) -> None:
         "--max-enumeration", type=int, default=100_000, help="largest prompt space summed exactly (default 100000)"
     )
     add_json_flag(p)
-    p.set_defaults(run=run)
+    p.set_defaults(
+        run=run,
+        flag_names=GINC_FLAGS
+        | {"shots": "--shots", "n_prompts": "--prompts", "max_enumeration": "--max-enumeration", "k": "--k"},
+    )
+
+
+#: The library parameter behind each generator flag, so that errors name the flag the user typed.
+GINC_FLAGS = {
+    "n_concepts": "--concepts",
+    "n_values": "--values",
+    "n_slots": "--slots",
+    "n_symbols": "--vocab",
+    "emission_smoothing": "--smoothing",
+    "seed": "--seed",
+}
 
 
 def add_ginc_flags(p: argparse.ArgumentParser, defaults: GincConfig) -> None:
@@ -101,8 +116,9 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     ginc = generate_ginc(config)
     mix = ginc.mixture
-    assumptions = check_assumptions(mix, delimiter=ginc.delimiter, seed=stream(args.seed, "assumptions"))
     shots = sorted({n for n in GINC_SHOTS if n <= args.shots} | {args.shots})
+    check_curve_cost(mix, args.k, shots, n_prompts=args.prompts, delimiter=ginc.delimiter)  # before any work
+    assumptions = check_assumptions(mix, delimiter=ginc.delimiter, seed=stream(args.seed, "assumptions"))
     curve = icl_accuracy(
         mix,
         args.k,

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from exact.core.limits import check_bytes, check_work
 from exact.core.validate import InputError, InputTypeError, check_float, check_int
 from exact.hmm.mixture import HMMMixture
 
@@ -42,6 +43,8 @@ __all__ = ["GincConfig", "GincMixture", "generate_ginc", "ginc_vocabulary"]
 
 #: Largest number of concepts the generator accepts (memory ~ n_concepts · n_states · 8 bytes).
 MAX_CONCEPTS = 1_000_000
+#: Operations one parameter cell counts as when generating (random permutations, scatter, validation).
+GENERATION_OPS = 100
 
 
 def ginc_vocabulary(n_symbols: int) -> tuple[str, ...]:
@@ -83,6 +86,14 @@ class GincConfig:
         check_float(self.emission_smoothing, "emission_smoothing", 0.0, 1.0, lo_open=False, hi_open=True)
         if not isinstance(self.shared_values, bool):
             raise InputError(f"shared_values must be a bool, got {self.shared_values!r}")
+        k, v, sl, m = self.n_concepts, self.n_values, self.n_slots, self.n_symbols
+        value_blocks = 1 if self.shared_values else k
+        # generation keeps three V×V (and S×S) arrays per block; the mixture the start rows, the
+        # emissions and their transposed token table
+        cells = 3 * value_blocks * v * v + 3 * k * sl * sl + k * v * sl + 3 * v * sl * m
+        sizes = {"n_concepts": k, "n_values": v, "n_slots": sl, "n_symbols": m}
+        check_bytes(8.0 * cells, "the mixture's parameters", sizes)
+        check_work(GENERATION_OPS * cells, "generating the mixture", sizes)
 
     def dataset_id(self) -> str:
         """A self-describing name in GINC's style, e.g. ``GINC_trans0.1_start10.0_…_nconcepts5_seed1111``."""

@@ -24,12 +24,14 @@ with ``defined = False``).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from exact.core.limits import check_bytes, check_work
 from exact.core.logspace import log_sum_exp
 from exact.core.predictor import NextTokenProbs
 from exact.core.sampling import draw_rows
@@ -45,6 +47,8 @@ __all__ = ["ForwardResult", "HMMMixture", "Posterior", "as_mixture"]
 _PRODUCT_FLOOR = 1e-300
 #: Largest (sequences × concepts × vocab) block of predictive rows held at once.
 _MAX_PRED_CELLS = 1 << 24
+#: Operations per forward-kernel call (about 0.1–0.3 s): Ctrl-C is honoured between calls.
+_CHUNK_OPS = 2e8
 
 
 @dataclass(frozen=True)
@@ -243,19 +247,37 @@ class HMMMixture:
     ) -> ForwardResult:
         """Forward of every sequence under every concept (see :meth:`_forward_lanes`)."""
         n, k = lengths.shape[0], self.n_concepts
+        step_ops = self.n_states * (self.n_values + self.n_slots)  # one Kronecker step of one lane
+        sizes = {"sequences": n, "tokens": int(lengths.sum()), "n_concepts": k, "hidden states": self.n_states}
+        check_work(float(lengths.sum()) * k * step_ops, "the forward pass", sizes)
+        if predictive:
+            check_bytes(16.0 * n * k * self.vocab_size, "the per-concept predictive rows", sizes)
         # concept-major lanes: a block shares one concept (scalar transition entries, zeros
         # skipped); sequences sorted by length so a block's lanes end together
         order = np.argsort(lengths, kind="stable")
         lane_seq = np.tile(order, k).astype(np.int64)
         lane_concept = np.repeat(np.arange(k, dtype=np.int64), n)
-        res = self._forward_lanes(obs, lengths, lane_seq, lane_concept, table, predictive=predictive, method=method)
+        # kernel calls of at most _CHUNK_OPS operations each, so that Ctrl-C (checked by Python
+        # between calls) stops a long forward within a fraction of a second
+        cost = np.cumsum(lengths[lane_seq].astype(np.float64) * step_ops)
+        cuts = np.searchsorted(cost, np.arange(_CHUNK_OPS, cost[-1] if cost.size else 0.0, _CHUNK_OPS))
+        bounds = [0, *sorted({int(c) for c in cuts if 0 < c < lane_seq.size}), lane_seq.size]
+        parts = [
+            self._forward_lanes(
+                obs, lengths, lane_seq[a:b], lane_concept[a:b], table, predictive=predictive, method=method
+            )
+            for a, b in itertools.pairwise(bounds)
+            if b > a
+        ]
+        loglik = np.concatenate([r.loglik for r in parts]) if parts else np.empty(0)
         out_ll = np.empty((n, k))
-        out_ll[order] = res.loglik.reshape(k, n).T
+        out_ll[order] = loglik.reshape(k, n).T
         out_pred = None
-        if res.predictive is not None:
+        if predictive:
+            pred = np.concatenate([r.predictive for r in parts if r.predictive is not None]) if parts else np.empty(0)
             out_pred = np.empty((n, k, self.vocab_size))
-            out_pred[order] = res.predictive.reshape(k, n, self.vocab_size).transpose(1, 0, 2)
-        return ForwardResult(out_ll, out_pred, res.n_log_space)
+            out_pred[order] = pred.reshape(k, n, self.vocab_size).transpose(1, 0, 2)
+        return ForwardResult(out_ll, out_pred, sum(r.n_log_space for r in parts))
 
     def _forward_lanes(
         self,
@@ -443,6 +465,7 @@ class HMMMixture:
         """
         n = check_int(n_sequences, "n_sequences")
         t_len = check_int(length, "length")
+        check_bytes(16.0 * n * t_len, "the sampled tokens and hidden states", {"n_sequences": n, "length": t_len})
         if not isinstance(rng, np.random.Generator):
             raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         if concept is None:

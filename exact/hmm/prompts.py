@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from exact.core.limits import check_bytes, check_work
 from exact.core.rng import SeedLike, as_seed_sequence
 from exact.core.sampling import draw_rows
 from exact.core.tokens import TokenBatch
@@ -53,6 +54,7 @@ __all__ = [
     "top_two",
     "PromptSample",
     "PromptTemplate",
+    "check_curve_cost",
     "icl_accuracy",
     "prompt_set_log_prob",
     "sample_prompts",
@@ -374,6 +376,22 @@ def _estimate_point(
     )
 
 
+def check_curve_cost(
+    mixture: HMMMixture | GincMixture, k: int, shots: Sequence[int], *, n_prompts: int, delimiter: int = 0
+) -> None:
+    """Raise :class:`~exact.core.limits.LimitError` if :func:`icl_accuracy` would exceed the limits.
+
+    Every estimated row samples ``n_prompts`` prompts and runs one forward pass over them, so
+    all rows are bounded together before the first one runs (an exact row costs less).
+    """
+    mix = as_mixture(mixture)
+    n_prompts = check_int(n_prompts, "n_prompts")
+    tokens = sum(n_prompts * PromptTemplate(k, n, delimiter).length for n in shots)
+    sizes = {"shots": max(shots), "k": k, "n_prompts": n_prompts, "n_concepts": mix.n_concepts}
+    check_bytes(16.0 * n_prompts * PromptTemplate(k, max(shots), delimiter).length, "the sampled prompts", sizes)
+    check_work(float(tokens) * mix.n_concepts * mix.n_states * (mix.n_values + mix.n_slots), "the ICL curve", sizes)
+
+
 def icl_accuracy(
     mixture: HMMMixture | GincMixture,
     k: int,
@@ -402,6 +420,7 @@ def icl_accuracy(
     check_int(n_prompts, "n_prompts")
     root = as_seed_sequence(seed)
     check_int(max_enumeration, "max_enumeration")
+    check_curve_cost(mixture, k, shots, n_prompts=n_prompts, delimiter=delimiter)
     points = []
     seeds = root.spawn(len(shots))
     for n_shots, child in zip(shots, seeds, strict=True):

@@ -13,7 +13,7 @@ accumulated as running logsumexps), so values far below the float64 range
 come out right.
 
 The tree is split at its first ``split`` positions into independent subtrees
-run in parallel; their statistics are merged by the wrapper.
+run in parallel, a chunk of subtrees per call; their statistics are merged by the wrapper.
 """
 
 from __future__ import annotations
@@ -155,6 +155,8 @@ def swap_identity(
     is_delim,
     delimiter,
     split,
+    n_prefix_free,
+    sub_lo,
     logprior,
     logstart,
     logt,
@@ -174,7 +176,12 @@ def swap_identity(
         Positions that hold the delimiter.
     delimiter : int
     split : int
-        The first ``split`` positions (all free) enumerate the parallel subtrees.
+        The first ``split`` positions fix a subtree: their ``n_prefix_free`` free positions
+        are the digits (base ``M``) of the subtree's index, their delimiter positions the delimiter.
+    n_prefix_free : int
+    sub_lo : int
+        Index of the subtree of ``stats[0]``: one call runs subtrees ``sub_lo … sub_lo + len(stats) − 1``
+        (the wrapper calls it chunk by chunk, so Ctrl-C is honoured between chunks).
     logprior : float64, shape (K,)
     logstart : float64, shape (K, H)
     logt, t : float64, shape (K, H, H)
@@ -183,14 +190,15 @@ def swap_identity(
         Log and linear emissions.
     tie_rtol : float
         A runner-up within this relative distance of the top is a tie.
-    stats : float64, shape (M**split, N_STATS)  (out)
+    stats : float64, shape (n_subtrees_in_chunk, N_STATS)  (out)
         One row of statistics per subtree (layout ``STAT_*``).
     """
     k, h = logstart.shape
     m = b.shape[2]
     n_sub = stats.shape[0]
-    for sub in prange(n_sub):
-        row = stats[sub]
+    for r in prange(n_sub):
+        sub = sub_lo + r
+        row = stats[r]
         row[:] = 0.0
         row[STAT_LOG_KL] = -np.inf
         row[STAT_LOG_MASS] = -np.inf
@@ -201,10 +209,15 @@ def swap_identity(
         post = np.empty(k)
         u = np.empty(h)
         w = np.empty(h)
-        # the subtree's fixed prefix: digits of `sub` in base m
+        # the subtree's fixed prefix: the digits of `sub` in base m at its free positions
         alive = True
+        digit = n_prefix_free
         for d in range(split):
-            tok[d] = (sub // m ** (split - 1 - d)) % m
+            if is_delim[d]:
+                tok[d] = delimiter
+            else:
+                digit -= 1
+                tok[d] = (sub // m**digit) % m
         for d in range(split):
             top = _step(alpha[d], d == 0, logstart, logt, t, logb, tok[d], w, alpha[d + 1])
             if top == -np.inf:

@@ -16,7 +16,7 @@ from flint import arb
 from exact.core.artifacts import provenance
 from exact.core.cli import CliError, add_json_flag, command_main, print_json
 from exact.core.rng import stream, stream_names
-from exact.hmm.cli import add_ginc_flags, config_from_args
+from exact.hmm.cli import GINC_FLAGS, add_ginc_flags, config_from_args
 from exact.hmm.ginc import generate_ginc
 from exact.icl.certify import arb_log10_bounds, format_upper
 from exact.icl.qn import DEMO_CONFIG, DEMO_K
@@ -53,7 +53,18 @@ def add_parser(sub: Any) -> None:
         help="tied top tokens: refuse (default) or keep q_n = p there",
     )
     add_json_flag(p)
-    p.set_defaults(run=run)
+    p.set_defaults(
+        run=run,
+        flag_names=GINC_FLAGS
+        | {
+            "max_shots": "--max-shots",
+            "max_strings": "--max-strings",
+            "search_shots": "--search-shots",
+            "accuracy_prompts": "--prompts",
+            "n_prompts": "--prompts",
+            "k": "--k",
+        },
+    )
 
 
 def compute(args: argparse.Namespace) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 from flint import arb, ctx
 from numpy.typing import NDArray
 
+from exact.core.limits import check_work
 from exact.core.logspace import log_sum_exp
 from exact.core.rng import SeedLike
 from exact.core.validate import InputError, InputTypeError, check_int
@@ -53,6 +54,9 @@ __all__ = [
 
 #: Default largest number of prompt strings the exact identity enumerates.
 MAX_STRINGS = 20_000_000
+#: Strings per parallel subtree and per kernel call of the exact swap sum (a call takes ~0.1 s).
+_SUBTREE_LEAVES = 4096
+_CHUNK_LEAVES = 65536
 #: The ε values reported by default, from 1e-2 down to 1e-50.
 EPSILON_LADDER = ("1e-2", "1e-3", "1e-5", "1e-9", "1e-12", "1e-20", "1e-30", "1e-50")
 #: Largest number of sequences the brute force enumerates.
@@ -140,12 +144,41 @@ def swap_identity_masked(
             f"S_n for k={template.k}, n_shots={template.n_shots} has {m}^{free} strings, above "
             f"max_strings={max_strings}; use the bounds (icl_table) for larger n"
         )
-    split = min(2, free, template.k)
-    stats = np.empty((m**split, kern.N_STATS))
-    logprior, logstart, logt, logb, t, b = _dense_logs(mix)
-    kern.swap_identity(
-        length, is_delim, template.delimiter, split, logprior, logstart, logt, logb, t, b, TIE_RTOL, stats
+    k_, h = mix.n_concepts, mix.n_states
+    check_work(
+        float(min(m**free, 10**300)) * k_ * h * h,
+        "the exact swap sum over S_n",
+        {"n_shots": template.n_shots, "k": template.k, "strings": m**free},
     )
+    logprior, logstart, logt, logb, t, b = _dense_logs(mix)
+    # subtrees of at most _SUBTREE_LEAVES strings (at least m² of them, for the threads), run
+    # _CHUNK_LEAVES strings per kernel call so that Ctrl-C is honoured between calls
+    n_prefix_free = min(free, max(min(2, free), free - int(math.log(_SUBTREE_LEAVES) // math.log(m))))
+    free_pos = np.flatnonzero(~is_delim)
+    split = int(free_pos[n_prefix_free - 1]) + 1 if n_prefix_free else 0
+    n_sub = m**n_prefix_free
+    per_call = max(1, _CHUNK_LEAVES // m ** (free - n_prefix_free))
+    merged = []
+    for lo in range(0, n_sub, per_call):
+        part = np.empty((min(per_call, n_sub - lo), kern.N_STATS))
+        kern.swap_identity(
+            length,
+            is_delim,
+            template.delimiter,
+            split,
+            n_prefix_free,
+            lo,
+            logprior,
+            logstart,
+            logt,
+            logb,
+            t,
+            b,
+            TIE_RTOL,
+            part,
+        )
+        merged.append(_merge(part))
+    stats = np.array(merged)
     log_kl = float(log_sum_exp(stats[:, kern.STAT_LOG_KL], axis=0))
     log_mass = float(log_sum_exp(stats[:, kern.STAT_LOG_MASS], axis=0))
     count = lambda j: int(stats[:, j].sum())  # noqa: E731
@@ -174,6 +207,16 @@ def swap_identity_masked(
             float(stats[:, kern.STAT_C_MIN].min()),
             float(stats[:, kern.STAT_MAX_COST].max()),
         )
+
+
+def _merge(stats: NDArray[np.float64]) -> NDArray[np.float64]:
+    """One row of statistics (layout ``STAT_*``) for the subtrees of ``stats``."""
+    out = stats.sum(axis=0)
+    out[kern.STAT_LOG_KL] = log_sum_exp(stats[:, kern.STAT_LOG_KL], axis=0)
+    out[kern.STAT_LOG_MASS] = log_sum_exp(stats[:, kern.STAT_LOG_MASS], axis=0)
+    out[kern.STAT_C_MIN] = stats[:, kern.STAT_C_MIN].min()
+    out[kern.STAT_MAX_COST] = stats[:, kern.STAT_MAX_COST].max()
+    return out
 
 
 @dataclass(frozen=True)
@@ -255,6 +298,23 @@ def _log10_arb(x: arb) -> float:
     return arb_log10_bounds(x)[1] if x.lower() > 0 else math.log10(arb_float_bounds(x)[1])
 
 
+def _check_table_work(mix: HMMMixture, k: int, max_shots: int, max_strings: int) -> None:
+    """Bound the whole table before its first row: the exact sums over every ``S_n`` with at most
+    ``max_strings`` strings and one set-forward pass per row (:mod:`exact.core.limits`)."""
+    m, h = mix.vocab_size, mix.n_states
+    sizes = {"max_shots": max_shots, "max_strings": max_strings, "k": k}
+    rows = float(max_shots + 1)
+    lengths = rows * (k - 1) + (k + 1) * rows * (rows - 1) / 2  # Σ_n L_n
+    check_work(lengths * mix.n_concepts * h * (mix.n_values + mix.n_slots), "the prompt-set masses", sizes)
+    strings = 0.0
+    for n in range(max_shots + 1):
+        free = n * k + k - 1  # L_n minus its n delimiters
+        if free * math.log(m) > math.log(max_strings) + 1e-9:
+            break  # larger n are not summed exactly (the strings only grow with n)
+        strings += float(m) ** free
+    check_work(strings * mix.n_concepts * h * h, "the exact swap sums over S_n", sizes)
+
+
 def icl_table(
     mixture: HMMMixture | GincMixture,
     k: int,
@@ -287,6 +347,7 @@ def icl_table(
     check_int(delimiter, "delimiter", minimum=0, maximum=mix.vocab_size - 1)
     check_int(max_strings, "max_strings")
     check_int(accuracy_prompts, "accuracy_prompts", minimum=0)
+    _check_table_work(mix, k, max_shots, max_strings)
     balls = {e: _epsilon_ball(e) for e in epsilons}
     params = ArbParams.from_mixture(mix)
     beta = emission_floor(mix, params)

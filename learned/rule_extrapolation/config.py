@@ -144,6 +144,7 @@ class TrainConfig:
             "a non-empty list of integers in [0, 2^63)",
         )
         require(len(set(seeds)) == len(seeds), "train.seeds", self.seeds, "free of repeats")
+        require(len(seeds) <= MAX_SEEDS, "train.seeds", f"{len(seeds)} seeds", f"at most {MAX_SEEDS} seeds")
         object.__setattr__(self, "seeds", seeds)
 
     @property
@@ -296,14 +297,23 @@ def preset(name: str, **overrides: object) -> RunConfig:
     return apply_overrides(apply_overrides(base, flat), overrides)
 
 
+#: The most seeds one run stacks (the paper reports means over about 50 per arm).
+MAX_SEEDS = 1024
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"0-2"`` → (0, 1, 2); ``"1,5,7"`` → (1, 5, 7); ``"3"`` → (3,)."""
+    """``"0-2"`` → (0, 1, 2); ``"1,5,7"`` → (1, 5, 7); ``"3"`` → (3,); at most :data:`MAX_SEEDS`."""
     out: list[int] = []
     try:
         for part in str(text).split(","):
             lo, sep, hi = part.strip().partition("-")
-            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    except ValueError:
+            span = range(int(lo), int(hi) + 1) if sep else range(int(lo), int(lo) + 1)
+            if len(out) + len(span) > MAX_SEEDS:
+                raise InputError(f"seeds {text!r} name more than {MAX_SEEDS} seeds, the limit of one run")
+            out.extend(span)
+    except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"seeds must look like 0-2 or 1,5,7, got {text!r}") from None
     if not out or min(out) < 0 or len(set(out)) != len(out):
         raise InputError(f"seeds must be distinct non-negative integers, got {text!r}")

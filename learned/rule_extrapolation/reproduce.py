@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from exact.core.artifacts import atomic_write_bytes, atomic_write_text, provenance, write_json
+from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, dumps_strict, provenance, write_report_set
 from learned.nn.device import resolve_device
 from learned.rule_extrapolation.config import preset
 from learned.rule_extrapolation.evaluate import evaluate_run
@@ -218,13 +218,15 @@ def reproduce_rule_extrapolation(
     preset_name: str = "cpu",
     *,
     runs: str | Path = "runs",
-    reports: str | Path = "reports",
+    reports: str | Path = DEFAULT_REPORT_DIR,
     device: str = "cpu",
     progress: bool = True,
     overrides: dict[str, object] | None = None,
 ) -> ReproductionReport:
     """Train, evaluate and report the three variants; returns the report (written as JSON by ``as_dict()``)."""
     base = preset(preset_name, **(overrides or {}))
+    out = check_writable_dir(reports, "reports")  # before hours of training, not after
+    check_writable_dir(runs, "runs")
     run_root = Path(runs) / f"rule-extrapolation-{preset_name}"
     variants: dict[str, ArmResult] = {}
     seconds = 0.0
@@ -251,9 +253,14 @@ def reproduce_rule_extrapolation(
         provenance=provenance(base.to_dict()),
         models_sha256=hashlib.sha256(buf.getvalue()).hexdigest(),
     )
-    out = Path(reports)
-    atomic_write_bytes(out / f"{REPORT_STEM}-models.pt", buf.getvalue())
-    atomic_write_bytes(out / f"{REPORT_STEM}.png", _figure(doc))
-    write_json(out / f"{REPORT_STEM}.json", doc.as_dict(), indent=1)
-    atomic_write_text(out / f"{REPORT_STEM}.md", render_markdown(doc))
+    write_report_set(
+        out,
+        REPORT_STEM,
+        {
+            f"{REPORT_STEM}-models.pt": buf.getvalue(),
+            f"{REPORT_STEM}.png": _figure(doc),
+            f"{REPORT_STEM}.json": dumps_strict(doc.as_dict(), indent=1, ensure_ascii=True).encode("utf-8"),
+            f"{REPORT_STEM}.md": render_markdown(doc).encode("utf-8"),
+        },
+    )
     return doc

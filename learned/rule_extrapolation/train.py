@@ -22,6 +22,7 @@ machine (CPU; CUDA kernels are not guaranteed deterministic).
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from exact.core.artifacts import atomic_write_bytes, provenance, write_json
+from exact.core.limits import LimitError, max_bytes
 from exact.core.rng import generator, stream_names, torch_seed
 from exact.core.validate import InputError, InputTypeError
 from learned.nn.device import resolve_device
@@ -42,7 +44,7 @@ from learned.rule_extrapolation.losses import completion_loss, exact_test_loss, 
 from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete
 from learned.rule_extrapolation.results import GrammarMetrics, HistoryPoint
 
-__all__ = ["DivergedError", "TrainResult", "load_model", "train"]
+__all__ = ["DivergedError", "TrainResult", "estimate_step_bytes", "load_model", "train"]
 
 #: The named random streams of a run (exact.core.rng); each seed's initialisation uses the seed itself.
 RANDOM_STREAMS = stream_names("dropout", "data", "shuffle")
@@ -118,6 +120,62 @@ class _Progress:
             print(file=sys.stderr, flush=True)
 
 
+def estimate_step_bytes(cfg: RunConfig) -> int:
+    """A lower bound on the memory one training step allocates (checked before anything is allocated).
+
+    Autograd keeps, per seed, layer and sequence, at least the attention pattern
+    (``heads·T²`` floats) and the residual, feed-forward and logit activations
+    (``T·(6·d_model + d_ff + vocab)``); the optimiser keeps four copies of the parameters.
+    The language-model batch is the official sentence set (``n_max`` rows) or ``batch_size``
+    PCFG samples of width ``T = 2·n_max + 2``; the completion losses add 251 short rows.
+    """
+    m, d, tc = cfg.model, cfg.data, cfg.train
+    seeds = len(tc.seeds)
+    t = d.width
+    rows = d.n_max if d.law == "uniform" else d.batch_size
+    per_row = m.n_layers * (m.n_heads * t * t + t * (6 * m.d_model + m.d_ff)) + t * m.vocab_size
+    ext = 0 if tc.variant == "ml" else 260 * m.n_layers * (m.n_heads * 400 + 20 * (6 * m.d_model + m.d_ff))
+    params = m.n_layers * (4 * m.d_model**2 + 2 * m.d_model * m.d_ff) + m.vocab_size * m.d_model
+    return 4 * seeds * (rows * per_row + ext + 4 * params)
+
+
+def _memory_limit(dev: torch.device) -> float:
+    """The memory limit of one run: ``NONIDENT_MAX_BYTES`` if set, else 4 GiB on the CPU and the GPU's memory."""
+    if dev.type == "cuda" and "NONIDENT_MAX_BYTES" not in os.environ:
+        return float(torch.cuda.get_device_properties(dev).total_memory)
+    return max_bytes()
+
+
+def _created_dirs(run_dir: Path) -> list[Path]:
+    """The folders that ``run_dir.mkdir(parents=True)`` would create, innermost first."""
+    out, p = [], run_dir.absolute()
+    while not p.exists():
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def _load_state(model: Transformer, state: object, what: str) -> None:
+    """``model.load_state_dict(state)``, or one :class:`InputError` line that summarises the mismatch.
+
+    (PyTorch's own message lists every key on a line of its own.)
+    """
+    if not isinstance(state, dict):
+        raise InputError(f"{what} (no parameter dictionary)")
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
+    missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
+    shaped = [k for k in want if k in got and got[k] != want[k]]
+    if missing or extra or shaped:
+        first = f"{shaped[0]} has shape {got[shaped[0]]}, the config needs {want[shaped[0]]}" if shaped else ""
+        raise InputError(
+            f"{what}: {len(missing)} missing, {len(extra)} unexpected and {len(shaped)} mis-shaped tensors"
+            + (f" (e.g. {first})" if first else f" (e.g. {(missing or extra)[0]!r})")
+            + "; was the run trained with another config or seed count?"
+        )
+    model.load_state_dict(state)
+
+
 def _save(path: Path, obj: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -160,9 +218,41 @@ def train(
     stop_after : int, optional
         Stop (after checkpointing) once this many steps are done — for tests of resumption.
     """
+    if not isinstance(cfg, RunConfig):
+        raise InputTypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
     dev = resolve_device(device)
+    need, limit = estimate_step_bytes(cfg), _memory_limit(dev)
+    if need > limit:
+        raise LimitError(
+            f"data.n_max={cfg.data.n_max}, model.d_model={cfg.model.d_model}, model.n_layers={cfg.model.n_layers}, "
+            f"{len(cfg.train.seeds)} seed(s): one training step needs at least {need / 2**30:.3g} GiB, above the "
+            f"memory limit {limit / 2**30:.3g} GiB (fewer seeds or a smaller model, or raise NONIDENT_MAX_BYTES)"
+        )
     run_dir = Path(out)
+    made = _created_dirs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
+    try:
+        return _train(cfg, run_dir, dev, resume=resume, progress=progress, stop_after=stop_after)
+    except BaseException as exc:
+        if not ckpt_path.exists():  # nothing to resume from: leave no run directory behind
+            for name in ("config.json", "history.json"):
+                (run_dir / name).unlink(missing_ok=True)
+            for folder in made:
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+        elif isinstance(exc, DivergedError):  # keep the last good checkpoint and the history it holds
+            ck = _read(ckpt_path, "checkpoint")
+            write_json(run_dir / "history.json", ck["history"], indent=1)
+            raise DivergedError(
+                f"{exc}; {ckpt_path} keeps the last good state (step {int(ck['step'])}) and history.json its history"
+            ) from None
+        raise
+
+
+def _train(
+    cfg: RunConfig, run_dir: Path, dev: torch.device, *, resume: bool, progress: bool, stop_after: int | None
+) -> TrainResult:
     ckpt_path = run_dir / "checkpoint.pt"
     tc, seeds = cfg.train, cfg.train.seeds
     S = len(seeds)
@@ -212,10 +302,7 @@ def train(
                 f"{ckpt_path} was written on device {ck.get('device_type')!r}; resume it with "
                 f"--device {ck.get('device_type')} (got {dev.type!r})"
             )
-        try:
-            model.load_state_dict(ck["model"])
-        except (KeyError, RuntimeError) as exc:
-            raise InputError(f"{ckpt_path} does not hold this model's parameters ({exc})") from None
+        _load_state(model, ck.get("model"), f"{ckpt_path} does not hold this model's parameters")
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         for g, st in zip(drop_gens, ck["dropout_rng"], strict=True):
@@ -343,10 +430,7 @@ def load_model(
     ck = _read(path, "model")
     cfg = RunConfig.from_dict(ck["config"])
     model = Transformer(cfg.model, cfg.train.seeds)
-    try:
-        model.load_state_dict(ck[f"{which}_state"])
-    except (KeyError, RuntimeError) as exc:
-        raise InputError(f"{path} does not hold the {which} parameters of its config ({exc})") from None
+    _load_state(model, ck.get(f"{which}_state"), f"{path} does not hold the {which} parameters of its config")
     model.to(dev)
     model.eval()
     return cfg, model, ck

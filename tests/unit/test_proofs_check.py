@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
+from exact.core.artifacts import verify_report_set
+from exact.core.validate import InputError
 from proofs_check.catalog import REPORT_ORDER, registered, run_claims
 from proofs_check.registry import (
     _REGISTRY,
@@ -187,7 +189,8 @@ def test_figures_are_written_and_embedded(tmp_path):
     paths = write_reports([rec], META, tmp_path)
     assert (tmp_path / "proof-check-demo-fig.png").read_bytes() == png
     assert "![a caption](proof-check-demo-fig.png)" in (tmp_path / "proof-check.md").read_text()
-    assert "data:image/png;base64," in (tmp_path / "proof-check.html").read_text() and len(paths) == 4
+    assert "data:image/png;base64," in (tmp_path / "proof-check.html").read_text() and len(paths) == 5
+    assert paths[-1].name == "proof-check.manifest.json"  # the set with its manifest, written last
     assert (
         json.loads((tmp_path / "proof-check.json").read_text())["claims"][0]["figures"][0]["file"]
         == "proof-check-demo-fig.png"
@@ -198,14 +201,38 @@ def test_figures_are_written_and_embedded(tmp_path):
         Figure("Bad Name", "c", png)
 
 
-def test_write_reports_is_atomic(tmp_path):
+def test_write_reports_is_one_set_with_a_manifest(tmp_path):
     paths = write_reports(_fixed_records(), META, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "proof-check.html",
         "proof-check.json",
+        "proof-check.manifest.json",
         "proof-check.md",
-    ]
+    ]  # no staging folder left behind
     assert all(p.stat().st_size > 0 for p in paths)
+    manifest = verify_report_set(tmp_path / "out", "proof-check")
+    assert set(manifest["files"]) == {"proof-check.html", "proof-check.json", "proof-check.md"}
+    assert "commit" in manifest and "date" in manifest
+
+
+def test_a_report_set_mixed_by_an_interrupted_write_is_detected(tmp_path):
+    write_reports(_fixed_records(), META, tmp_path / "a")
+    write_reports(_fixed_records(), {**META, "commit": "another"}, tmp_path / "b")
+    (tmp_path / "a" / "proof-check.md").write_bytes((tmp_path / "b" / "proof-check.md").read_bytes())
+    with pytest.raises(InputError, match="does not belong to the report set"):
+        verify_report_set(tmp_path / "a", "proof-check")
+    verify_report_set(tmp_path / "b", "proof-check")  # the untouched set verifies
+
+
+def test_a_failed_render_leaves_the_previous_set_untouched(tmp_path, monkeypatch):
+    write_reports(_fixed_records(), META, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    import proofs_check.report as report
+
+    monkeypatch.setattr(report, "render_html", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        write_reports(_fixed_records(), {**META, "commit": "other"}, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_report_order_lists_every_claim_once():
