@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from exact.core.artifacts import DEFAULT_REPORT_DIR
+from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir
 from exact.core.cli import CliError, add_device_flag, add_json_flag, add_out_flag, command_main, print_json
 from learned.rule_extrapolation.config import PRESETS, VARIANTS, parse_seeds, preset
 
@@ -55,6 +55,7 @@ def _run_train(args: argparse.Namespace) -> int:
             over[key] = parse_seeds(value) if key == "train.seeds" else value
     cfg = preset(args.preset, **over)
     out = Path(args.out) if args.out else Path("runs") / f"anbn-{args.preset}-{cfg.train.variant}"
+    check_writable_dir(out, "--out")
     args.on_interrupt = lambda: _resume_hint(out)
     result = train(cfg, out, device=args.device, resume=not args.restart, progress=not args.no_progress)
     last = result.history[-1] if result.history else None

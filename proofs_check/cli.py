@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, provenance
-from exact.core.cli import add_json_flag, add_out_flag, command_main, print_json
+from exact.core.cli import CliError, add_json_flag, add_out_flag, command_main, print_json
 from proofs_check.registry import ClaimRecord
 
 
@@ -55,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
                 needs = f"  [needs {', '.join(c.needs)}]" if c.needs else ""
                 print(f"{cid:<26} {c.title}{needs}")
         return 0
-    check_writable_dir(args.out, "--out")  # fail on a bad --out before the work
+    unknown = [cid for cid in args.only or () if cid not in registered()]
+    if unknown:
+        raise CliError(f"--only: unknown claim id {unknown[0]!r} (nonident check --list shows them)")
+    check_writable_dir(args.out, "--out")  # fail on a bad --out before the work, creating nothing
     start = time.perf_counter()
     records = run_claims(args.only, progress=_progress, artifacts=args.artifacts)
     meta = provenance(config={"only": args.only, "out": args.out, "artifacts": args.artifacts})

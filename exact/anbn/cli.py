@@ -10,7 +10,7 @@ from typing import Any
 
 from exact.anbn.distribution import AnbnDistribution
 from exact.anbn.enumeration import enumerate_prompts
-from exact.anbn.laws import GeometricLength, LengthLaw, TruncatedLength, UniformLength
+from exact.anbn.laws import MAX_TABLE_N, GeometricLength, LengthLaw, TruncatedLength, UniformLength
 from exact.core.cli import CliError, add_json_flag, command_main, print_json, print_table
 
 
@@ -34,8 +34,21 @@ def add_parser(sub: Any) -> None:
     )
 
 
+def _int_flags(args: argparse.Namespace) -> None:
+    """argparse gives ``[]`` for ``--max-len=--`` (it drops the ``--``); refuse anything but an int, and sizes
+    above the tables of :mod:`exact.anbn.laws` (named by their flag, not by the derived table size)."""
+    for flag, value in (("--n-max", args.n_max), ("--max-len", args.max_len), ("--prompt-length", args.prompt_length)):
+        if value is not None and not isinstance(value, int):
+            raise CliError(f"{flag} needs an integer value, got {value!r}")
+    if args.n_max is not None and args.n_max > MAX_TABLE_N:
+        raise CliError(f"--n-max must be at most {MAX_TABLE_N:,} (the largest tabulated law), got {args.n_max}")
+    if args.max_len is not None and args.max_len // 2 > MAX_TABLE_N:
+        raise CliError(f"--max-len must be at most {2 * MAX_TABLE_N + 1:,} (n ≤ {MAX_TABLE_N:,}), got {args.max_len}")
+
+
 def _law(args: argparse.Namespace) -> tuple[LengthLaw, TruncatedLength | None]:
     """(law used for the facts, truncated sub-law or None)."""
+    _int_flags(args)
     if args.law == "uniform":
         if args.rho is not None or args.max_len is not None:
             raise CliError("--rho and --max-len apply to --law pcfg, not --law uniform")

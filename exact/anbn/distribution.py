@@ -78,6 +78,8 @@ class AnbnDistribution:
         return f"AnbnDistribution({self.law!r})"
 
     def _scores(self, batch: TokenBatch) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        if not isinstance(batch, TokenBatch):
+            raise InputTypeError(f"batch must be a TokenBatch (TokenBatch.from_sequences), got {type(batch).__name__}")
         k_max = int(batch.lengths.max(initial=0)) + 1
         log_pmf, log_sf = self.law.tables(k_max)
         logp = np.empty(len(batch), dtype=np.float64)
@@ -157,8 +159,8 @@ class AnbnDistribution:
         max_length = check_int(max_length, "max_length")
         # ≤ ℓ/2 prefixes SOS aᵏ bʲ of each length ℓ, plus one EOS PAD* row per sentence that fits
         words = max_length // 2 if self.law.n_max is None else min(self.law.n_max, max_length // 2)
-        rows = max_length * (max_length // 4 + 1 + words)
-        check_bytes(16.0 * rows * max_length, "the table of support prefixes", {"max_length": max_length})
+        n_rows = max_length * (max_length // 4 + 1 + words)
+        check_bytes(16.0 * n_rows * max_length, "the table of support prefixes", {"max_length": max_length})
         frontier = TokenBatch.from_sequences([[2]])
         batches, logps = [frontier], [np.zeros(1)]
         for _ in range(max_length - 1):

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from exact.anbn import _kernels as _k
 from exact.anbn.distribution import AnbnDistribution
 from exact.core.tokens import SOS
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, InputTypeError, check_int
 
 __all__ = [
     "PromptTable",
@@ -53,6 +53,11 @@ def estimate_enumeration_bytes(max_length: int) -> int:
 
 def _fmt_bytes(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _check_dist(dist: object) -> None:
+    if not isinstance(dist, AnbnDistribution):
+        raise InputTypeError(f"dist must be an AnbnDistribution, got {type(dist).__name__}")
 
 
 def _check_length(value: object, name: str, *, max_bytes: int, words) -> int:
@@ -135,6 +140,7 @@ def enumerate_strings(dist: AnbnDistribution, max_length: int, *, max_bytes: int
         If ``max_length`` is not a positive integer or the table would need more
         than ``max_bytes`` bytes (the message gives the estimate).
     """
+    _check_dist(dist)
     L = _check_length(max_length, "max_length", max_bytes=max_bytes, words=lambda v: (1 << (v + 1)) - 2)
     total = (1 << (L + 1)) - 2
     codes = np.empty(total, dtype=np.int64)
@@ -206,6 +212,7 @@ class PromptTable:
 
 def enumerate_prompts(dist: AnbnDistribution, prompt_length: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PromptTable:
     """All prompts of ``prompt_length`` a/b tokens after ``SOS`` with exact probabilities and classes."""
+    _check_dist(dist)
     k = _check_length(prompt_length, "prompt_length", max_bytes=max_bytes, words=lambda v: 1 << v)
     lp, ls, nb, r2 = _alloc(1 << k)
     _fill_layer(dist, k, lp, ls, nb, r2)

@@ -24,6 +24,7 @@ representation (``0.9`` means ``9/10``).
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -31,12 +32,14 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, InputTypeError, check_int, is_integer
 
 __all__ = ["LengthLaw", "UniformLength", "GeometricLength", "TruncatedLength"]
 
 #: Largest n for which a table of the law (entropy, mean, kernel tables) is built.
 MAX_TABLE_N = 10_000_000
+#: Largest ``N`` of a uniform law (its float tables count ``N − n + 1`` in int64).
+MAX_UNIFORM_N = 2**62
 #: Largest exponent for exact rational powers ρ^n (their size grows linearly in n).
 MAX_EXACT_POWER = 100_000
 
@@ -55,9 +58,35 @@ def _check_table_size(n: int, name: str) -> None:
         )
 
 
+#: A number given as text may have at most this many characters and a decimal exponent of at most
+#: this size: ``Fraction("1e-100000000")`` would build a 10⁸-digit integer (minutes, not an error), and
+#: a rational of more than 4300 digits cannot even be printed (Python's int-to-str limit).
+MAX_NUMBER_TEXT = 5000
+MAX_DECIMAL_EXPONENT = 1000
+_EXPONENT = re.compile(r"[eE]\s*([+-]?[0-9_]+)")
+
+
+def _check_number_text(text: str, name: str) -> None:
+    if len(text) > MAX_NUMBER_TEXT:
+        raise InputError(f"{name} must be a number of at most {MAX_NUMBER_TEXT} characters, got {len(text)}")
+    m = _EXPONENT.search(text)
+    digits = m.group(1).lstrip("+-").replace("_", "").lstrip("0") if m else ""
+    if len(digits) > 4 or (digits and int(digits) > MAX_DECIMAL_EXPONENT):
+        raise InputError(f"{name}={text!r} has a decimal exponent beyond ±{MAX_DECIMAL_EXPONENT}")
+
+
+def _whole(n: object) -> int:
+    """The half-length ``n`` of an exact query as an int (``pmf_exact(1.5)`` is an error, not a float)."""
+    if not is_integer(n):
+        raise InputTypeError(f"n must be an integer, got {type(n).__name__} {n!r}")
+    return int(n)  # type: ignore[call-overload]  # is_integer said so
+
+
 def _as_fraction(value: float | int | str | Fraction, name: str) -> Fraction:
     if isinstance(value, bool):
         raise InputError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, str):
+        _check_number_text(value, name)
     try:
         frac = (
             value
@@ -119,8 +148,16 @@ class LengthLaw(ABC):
         return self.total_mass_exact == 1
 
     def tables(self, k_max: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Contiguous ``log_pmf[0..k_max]`` and ``log_sf[0..k_max + 1]`` for the kernels."""
-        _check_table_size(k_max, "k_max")
+        """Contiguous ``log_pmf[0..k_max]`` and ``log_sf[0..k_max + 1]`` for the kernels.
+
+        ``k_max`` may be one above :data:`MAX_TABLE_N`: a law with ``n_max = MAX_TABLE_N`` needs the entry
+        one past its support (``AnbnDistribution.facts`` asks for ``n_max + 1``).
+        """
+        if k_max > MAX_TABLE_N + 1:
+            raise InputError(
+                f"k_max={k_max} (the longest prefix) needs tables of {k_max + 2} entries, above the limit "
+                f"{MAX_TABLE_N + 3}; use prefixes of at most {MAX_TABLE_N + 1} tokens"
+            )
         n = np.arange(k_max + 2, dtype=np.int64)
         log_pmf = np.ascontiguousarray(self.log_pmf(n[: k_max + 1]), dtype=np.float64)
         log_sf = np.ascontiguousarray(self.log_sf(n), dtype=np.float64)
@@ -144,12 +181,15 @@ class UniformLength(LengthLaw):
     n_max: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n_max", check_int(self.n_max, "n_max"))
+        n_max = check_int(self.n_max, "n_max", maximum=MAX_UNIFORM_N, why=" (the float engine counts in int64)")
+        object.__setattr__(self, "n_max", n_max)
 
     def pmf_exact(self, n: int) -> Fraction:
+        n = _whole(n)
         return Fraction(1, self.n_max) if 1 <= n <= self.n_max else Fraction(0)
 
     def sf_exact(self, n: int) -> Fraction:
+        n = _whole(n)
         return Fraction(min(self.n_max, max(self.n_max - n + 1, 0)), self.n_max) if n >= 1 else Fraction(1)
 
     def log_pmf(self, n: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -208,10 +248,12 @@ class GeometricLength(LengthLaw):
         return math.log(float(self.rho))
 
     def pmf_exact(self, n: int) -> Fraction:
+        n = _whole(n)
         self._check_power(n)
         return (1 - self.rho) * self.rho ** (n - 1) if n >= 1 else Fraction(0)
 
     def sf_exact(self, n: int) -> Fraction:
+        n = _whole(n)
         self._check_power(n)
         return self.rho ** (n - 1) if n >= 1 else Fraction(1)
 
@@ -294,10 +336,12 @@ class TruncatedLength(LengthLaw):
         return float(_log1mexp(np.array(self._log_cut()))) if self.renormalise else 0.0
 
     def pmf_exact(self, n: int) -> Fraction:
+        n = _whole(n)
         p = self.base.pmf_exact(n) if n <= self.n_max else Fraction(0)
         return p / self.kept_mass_exact if self.renormalise else p
 
     def sf_exact(self, n: int) -> Fraction:
+        n = _whole(n)
         if n > self.n_max:
             return Fraction(0)
         kept = self.base.sf_exact(n) - self.base.sf_exact(self.n_max + 1)

@@ -178,18 +178,23 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
 
 
 def check_writable_dir(path: str | os.PathLike[str], what: str) -> Path:
-    """Create ``path`` if needed and prove it writable (a probe file written and removed), before any work.
+    """Check, before any work and without creating anything, that ``path`` is or can become a writable folder.
 
-    Raises :class:`~exact.core.validate.InputError` naming ``what`` (e.g. ``"--out"``) and the reason.
+    The nearest existing folder on the way must be a writable directory. Raises
+    :class:`~exact.core.validate.InputError` naming ``what`` (e.g. ``"--out"``), the path and the reason.
     """
     out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=out)
+    probe = out.absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{what} {str(path)!r} is not a writable directory ({probe} is not a directory)")
+    try:  # a probe file, removed at once (os.access says yes to root even where writing fails)
+        fd, name = tempfile.mkstemp(prefix=".write-probe.", dir=probe)
         os.close(fd)
-        os.unlink(probe)
+        os.unlink(name)
     except OSError as exc:
-        raise InputError(f"{what} {str(path)!r} is not a writable directory ({exc.strerror or exc})") from None
+        raise InputError(f"{what} {str(path)!r} is not a writable directory ({probe}: {exc.strerror or exc})") from None
     return out
 
 

@@ -68,6 +68,12 @@ class Parser(argparse.ArgumentParser):
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # argparse drops a bare "--" even from "--shots=--", leaving a one-value option with no value
+        if action.nargs is None and action.option_strings and arg_strings in ([], ["--"]):
+            self.error(f"argument {'/'.join(action.option_strings)}: expected one argument")
+        return super()._get_values(action, arg_strings)
+
 
 def add_json_flag(p: argparse.ArgumentParser, help: str = "machine-readable output (JSON on stdout)") -> None:
     p.add_argument("--json", action="store_true", help=help)

@@ -44,7 +44,7 @@ from exact.core.limits import LimitError
 from exact.core.predictor import Predictor, sequence_log_prob
 from exact.core.tabular import Prefix, TabularAR, check_same_shape, prefix_free
 from exact.core.tokens import TokenBatch
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, check_int, require_type
 
 __all__ = [
     "KLResult",
@@ -112,8 +112,14 @@ def kl_terms(logp: NDArray[np.float64], logq: NDArray[np.float64]) -> NDArray[np
     return np.where(missed, np.inf, np.where(~support | (logq == logp), 0.0, terms))
 
 
+def _check_pair(p: object, q: object) -> None:
+    require_type(callable(getattr(p, "support_prefixes", None)), "p", p, "a distribution with support_prefixes")
+    require_type(callable(getattr(q, "next_token_probs", None)), "q", q, "a Predictor (next_token_probs)")
+
+
 def kl_chain_rule(p: SupportEnumerable, q: Predictor, sequence_length: int) -> KLResult:
     """``KL(p‖q)`` over sequences of ``sequence_length`` tokens via the chain rule."""
+    _check_pair(p, q)
     T = check_int(sequence_length, "sequence_length", minimum=2)
     try:
         prefixes, logp = p.support_prefixes(T - 1)
@@ -133,6 +139,7 @@ def kl_chain_rule(p: SupportEnumerable, q: Predictor, sequence_length: int) -> K
 
 def kl_brute_force(p: SupportEnumerable, q: Predictor, sequence_length: int) -> KLResult:
     """``KL(p‖q)`` by scoring every candidate sequence of ``T`` tokens that ``p`` lists."""
+    _check_pair(p, q)
     T = check_int(
         sequence_length,
         "sequence_length",

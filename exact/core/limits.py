@@ -28,6 +28,7 @@ from exact.core.validate import InputError
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_WORK",
+    "PYTHON_STEP_OPS",
     "LimitError",
     "check_bytes",
     "check_work",
@@ -37,6 +38,8 @@ __all__ = [
 
 DEFAULT_MAX_BYTES = 4 * 2**30
 DEFAULT_MAX_WORK = 10**10
+#: Operations one step of a Python-level loop (one sampled position, one networkx edge) counts as.
+PYTHON_STEP_OPS = 10**4
 
 
 class LimitError(InputError):

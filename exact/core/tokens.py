@@ -41,12 +41,17 @@ __all__ = [
 ]
 
 
+def _names(vocab_size: int) -> str:
+    return f" ({', '.join(f'{n}={i}' for i, n in enumerate(TOKEN_NAMES))})" if vocab_size == VOCAB_SIZE else ""
+
+
 def _check_tokens(tokens: NDArray[np.int64], name: str, vocab_size: int = VOCAB_SIZE) -> None:
     bad = (tokens < 0) | (tokens >= vocab_size)
     if bad.any():
         value = int(tokens[bad].flat[0])
-        names = f" ({', '.join(f'{n}={i}' for i, n in enumerate(TOKEN_NAMES))})" if vocab_size == VOCAB_SIZE else ""
-        raise InputError(f"{name} contains unknown token id {value}; valid ids are 0..{vocab_size - 1}{names}")
+        raise InputError(
+            f"{name} contains unknown token id {value}; valid ids are 0..{vocab_size - 1}{_names(vocab_size)}"
+        )
 
 
 def _fill(vocab_size: int) -> int:
@@ -68,6 +73,8 @@ def encode(text: str, *, sos: bool = True) -> NDArray[np.int64]:
     -------
     ndarray of int64, shape (length,)
     """
+    if not isinstance(text, str):
+        raise InputTypeError(f"text must be a str such as 'aabb' or 'SOS a b EOS', got {type(text).__name__} {text!r}")
     names = text.split()
     if len(names) > 1 or (names and names[0] in ("SOS", "EOS", "PAD")):
         unknown = [n for n in names if n not in _BY_NAME]
@@ -94,14 +101,17 @@ def token_ids(tokens: object, name: str = "tokens", vocab_size: int = VOCAB_SIZE
         raise InputTypeError(f"{name} must be a sequence of token ids, got the string {tokens!r} (use encode)")
     if isinstance(tokens, np.ndarray):
         tokens = tokens.tolist() if tokens.ndim == 1 else tokens
-    if not isinstance(tokens, Iterable) or isinstance(tokens, np.ndarray):
+    if not isinstance(tokens, (Sequence, range)) or isinstance(tokens, np.ndarray):
         raise InputTypeError(f"{name} must be a 1-D sequence of token ids, got {type(tokens).__name__}")
     out: list[int] = []
     for i, t in enumerate(tokens):
         if not is_integer(t):
             raise InputTypeError(f"{name}[{i}] must be an integer token id, got {type(t).__name__} {t!r}")
+        if not 0 <= int(t) < vocab_size:  # in Python ints: no overflow for ids beyond int64
+            raise InputError(
+                f"{name} contains unknown token id {int(t)}; valid ids are 0..{vocab_size - 1}{_names(vocab_size)}"
+            )
         out.append(int(t))
-    _check_tokens(np.asarray(out, dtype=np.int64), name, vocab_size)
     return out
 
 

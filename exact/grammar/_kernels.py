@@ -250,6 +250,7 @@ def _scan_row(w, n, rules, l_csr, log_nonempty, log_empty, pre, strp, nxt, every
 def enumerate_words(
     max_len,
     max_nodes,
+    max_work,
     fill,
     rules,
     l_csr,
@@ -264,8 +265,10 @@ def enumerate_words(
     extending its parent's chart by one column (``O(t²)`` work per node, not ``O(t³)``).
 
     Records every word with ``P(w) > 0`` (into ``out_*`` when ``fill``), in lexicographic order
-    of token ids; ``counts = [words, nodes, stopped, flagged]``: ``stopped = 1`` when more than
-    ``max_nodes`` prefixes would be visited, ``flagged = 1`` when a product left the normal float
+    of token ids; ``counts = [words, nodes, stopped, flagged, work]``: ``stopped = 1`` when more than
+    ``max_nodes`` prefixes would be visited, ``2`` when the work — per chart column, its length plus
+    the live spans times the binary rules (about 6 ns each) — would exceed ``max_work`` (deep trees
+    of dense charts are slow long before they are big), ``flagged = 1`` when a product left the normal float
     range (the wrapper then enumerates level by level, flagged words in plain log space). Returns the mass of the words
     longer than ``max_len``: the prefix probabilities of the ``max_len + 1``-token prefixes,
     summed with compensation (Kahan).
@@ -276,6 +279,7 @@ def enumerate_words(
     m = max(L, 1)
     chart = _new_chart(L, lex.shape[0], log_nonempty)
     fv, fsc, hv, hsc = chart[2], chart[3], chart[4], chart[5]
+    n_ends, n_bin = chart[9], rules[1].shape[0]
     w = np.zeros(m, dtype=np.int64)
     strp = np.full(L + 1, -np.inf)
     nxt = np.full((L + 1, n_t), -np.inf)
@@ -286,6 +290,7 @@ def enumerate_words(
     carry = 0.0
     n_words = 0
     nodes = 0
+    work = 0
     depth = 0
     entering = True
     while depth >= 0:
@@ -295,6 +300,9 @@ def enumerate_words(
             nodes += 1
             if nodes > max_nodes:
                 counts[2] = 1
+                break
+            if work > max_work:
+                counts[2] = 2
                 break
             _h_step(t, fv, fsc, hv, hsc, l_csr[0], l_csr[1], l_csr[2], flag)
             for y in range(n_t):
@@ -324,6 +332,9 @@ def enumerate_words(
         if nxt[t, y] == -np.inf:
             continue
         w[t] = y
+        work += t + 1
+        for i in range(t + 1):
+            work += n_ends[i] * n_bin
         whole = _column(y, t, chart, rules, flag)
         strp[t + 1] = log_nonempty + whole if log_nonempty != -np.inf and whole != -np.inf else -np.inf
         depth = t + 1
@@ -331,6 +342,7 @@ def enumerate_words(
     counts[0] = n_words
     counts[1] = nodes
     counts[3] = flag[0]
+    counts[4] = work
     return total
 
 

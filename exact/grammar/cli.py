@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from exact.core.cli import CliError, add_json_flag, command_main, print_table
 from exact.core.tokens import TokenBatch
+from exact.core.validate import InputError
 from exact.grammar.base import WordDistribution
 from exact.grammar.distribution import GrammarDistribution
 from exact.grammar.library import LANGUAGES, all_words, language
@@ -52,7 +54,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--unambiguous", action="store_true", help="grammar file: declare it unambiguous (exact entropy)")
     add_json_flag(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, flag_names={"prompt_length": "--prompt-length", "max_len": "--max-len"})
 
 
 def _params(items: list[str]) -> dict[str, object]:
@@ -61,8 +63,18 @@ def _params(items: list[str]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise CliError(f"--set must be KEY=VALUE, got {item!r}")
-        out[key] = int(value) if value.lstrip("-").isdigit() else value
+        if key in ("name", "law"):
+            raise CliError(f"--set {key}=… is not a law parameter (the language is NAME|FILE, its law --law)")
+        # ASCII digits only ("²".isdigit() is true but int("²") fails), and no 5000-digit integers
+        out[key] = int(value) if re.fullmatch(r"-?[0-9]{1,30}", value) else value
     return out
+
+
+def _int_flags(args: argparse.Namespace) -> None:
+    """argparse gives ``[]`` for ``--max-len=--`` (it drops the ``--``); refuse anything but an int."""
+    for flag, value in (("--max-len", args.max_len), ("--prompt-length", args.prompt_length)):
+        if value is not None and not isinstance(value, int):
+            raise CliError(f"{flag} needs an integer value, got {value!r}")
 
 
 def _source(args: argparse.Namespace) -> tuple[dict[str, Any], WordDistribution, Any]:
@@ -78,7 +90,11 @@ def _source(args: argparse.Namespace) -> tuple[dict[str, Any], WordDistribution,
         )
     if args.law is not None or args.set:
         raise CliError("--law and --set apply to library languages, not grammar files")
-    dist = GrammarDistribution(load_grammar(path), renormalise=args.renormalise, unambiguous=args.unambiguous)
+    grammar = load_grammar(path)  # its errors name the file
+    try:
+        dist = GrammarDistribution(grammar, renormalise=args.renormalise, unambiguous=args.unambiguous)
+    except InputError as exc:
+        raise type(exc)(f"grammar file {str(path)!r}: {exc}") from None
     info = {"file": str(path), "grammar": str(dist.original).splitlines(), **dist.summary()}
     return {"grammar_file": info}, dist, None
 
@@ -100,6 +116,7 @@ def _prompts(dist: WordDistribution, lang: Any, k: int) -> dict[str, Any]:
 
 
 def compute(args: argparse.Namespace) -> dict[str, Any]:
+    _int_flags(args)
     if not 0 <= args.max_len <= MAX_LEN:
         raise CliError(f"--max-len must lie in 0..{MAX_LEN}, got {args.max_len}")
     doc, dist, lang = _source(args)

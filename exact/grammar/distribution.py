@@ -22,6 +22,7 @@ rounding.
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 import numba
@@ -42,10 +43,15 @@ from exact.grammar.consistency import (
 from exact.grammar.normal_form import NormalForm, normal_form
 from exact.grammar.pcfg import PCFG
 
-__all__ = ["ENTROPY_SLACK", "PARALLEL_MIN_ROWS", "GrammarDistribution", "derivational_entropy"]
+__all__ = ["ENTROPY_SLACK", "MAX_ENUMERATION_WORK", "PARALLEL_MIN_ROWS", "GrammarDistribution", "derivational_entropy"]
 
 #: Largest chart (inside probabilities of every span of one word) a scan may allocate, in bytes.
 MAX_CHART_BYTES = 256 * 2**20
+
+#: Largest work of one :meth:`GrammarDistribution.strings` (per chart column: its length plus the live spans
+#: times the binary rules, about 6 ns each; 4e8 is 2–3 s per pass on one core). Deep prefix trees of dense
+#: charts (``ban`` at ``max_len=64``) are slow long before they hold ``max_prefixes`` nodes.
+MAX_ENUMERATION_WORK = 4 * 10**8
 
 #: Batches of fewer words are scanned on one thread (on a busy machine, waiting for a second thread
 #: costs more than the work it would take over).
@@ -68,7 +74,12 @@ def _derivational_entropy(g: PCFG) -> tuple[float, float]:
     h = np.zeros(n)
     for p in g.productions:
         if p.prob > 0:  # log p from 1 − p when p is near one: log1p keeps the digits that log(float(p)) loses
-            log_p = math.log1p(float(p.prob - 1)) if p.prob > Fraction(1, 2) else math.log(float(p.prob))
+            if p.prob > Fraction(1, 2):
+                log_p = math.log1p(float(p.prob - 1))
+            elif float(p.prob) > 0:
+                log_p = math.log(float(p.prob))
+            else:  # below the float range (p_open=1e-1000): log of the exact rational, not of 0.0
+                log_p = math.log(p.prob.numerator) - math.log(p.prob.denominator)
             h[index[p.lhs]] -= float(p.prob) * log_p
     a = identity_minus_expectation(g)
     return float(np.linalg.solve(a, h)[0]), 4 * n * float(np.linalg.cond(a)) * 2.0**-53
@@ -106,6 +117,13 @@ class GrammarDistribution(WordDistribution):
                 raise InputTypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
         self.original = grammar
         self.grammar, self.consistency = require_consistent(grammar, renormalise=renormalise)
+        for rule in self.grammar.productions:  # the float engine would silently drop such a rule
+            if 0 < rule.prob and float(rule.prob) < sys.float_info.min:
+                raise InputError(
+                    f"rule {rule.lhs} -> {' '.join(rule.rhs) or 'ε'} has probability about "
+                    f"1e{math.log10(rule.prob.numerator) - math.log10(rule.prob.denominator):.0f}, below "
+                    f"the float64 range ({sys.float_info.min:.3g}): the float engine would drop it; use a larger one"
+                )
         self.unambiguous = bool(unambiguous)
         self.vocabulary = Vocabulary(grammar.terminals)
         self.normal: NormalForm = normal_form(self.grammar)
@@ -220,14 +238,20 @@ class GrammarDistribution(WordDistribution):
         L = check_int(max_len, "max_len", minimum=0)
         cap = check_int(max_prefixes, "max_prefixes")
         self._check_chart(L, "max_len")
-        counts = np.zeros(4, dtype=np.int64)
+        counts = np.zeros(5, dtype=np.int64)
         empty_w, empty_f, empty_i = np.zeros((0, max(L, 1)), np.int64), np.zeros(0), np.zeros(0, np.int64)
         grammar = self._kernel_grammar
-        _k.enumerate_words(L, cap, False, *grammar, empty_w, empty_f, empty_i, counts)
-        if counts[2]:  # the counting pass stopped: nothing large was allocated
+        _k.enumerate_words(L, cap, MAX_ENUMERATION_WORK, False, *grammar, empty_w, empty_f, empty_i, counts)
+        if counts[2] == 1:  # the counting pass stopped: nothing large was allocated
             raise InputError(
                 f"enumerating words up to max_len={L} visits more than max_prefixes={cap:,} prefixes "
                 "(the counting pass stopped there; nothing was allocated); lower max_len or raise max_prefixes"
+            )
+        if counts[2] == 2:
+            raise InputError(
+                f"enumerating words up to max_len={L} would take more than {MAX_ENUMERATION_WORK:.0e} chart steps "
+                f"(exact.grammar.distribution.MAX_ENUMERATION_WORK; stopped after {int(counts[1]):,} of at most "
+                f"max_prefixes={cap:,} prefixes, nothing was allocated); lower max_len"
             )
         if counts[3]:  # a product left the float range: enumerate level by level, rows in log space
             return super().strings(L, max_prefixes=cap)
@@ -236,7 +260,15 @@ class GrammarDistribution(WordDistribution):
         logp = np.zeros(n)
         lengths = np.zeros(n, dtype=np.int64)
         truncated = _k.enumerate_words(
-            L, cap, True, *grammar, words if L else np.zeros((n, 1), np.int64), logp, lengths, counts
+            L,
+            cap,
+            MAX_ENUMERATION_WORK,
+            True,
+            *grammar,
+            words if L else np.zeros((n, 1), np.int64),
+            logp,
+            lengths,
+            counts,
         )
         return StringSet(words, lengths, logp, float(truncated), L, int(counts[1]))
 

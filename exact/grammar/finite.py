@@ -20,12 +20,15 @@ from numpy.typing import NDArray
 from exact.core.validate import InputError, InputTypeError
 from exact.core.vocabulary import Vocabulary
 from exact.grammar.base import ENTROPY_SLACK, EntropyBounds, StringSet, WordDistribution
-from exact.grammar.pcfg import as_probability
+from exact.grammar.pcfg import as_probability, check_number_text
 
-__all__ = ["FiniteLanguage", "MAX_TRIE_NODES"]
+__all__ = ["FiniteLanguage", "MAX_TRIE_NODES", "MAX_TRIE_SYMBOLS"]
 
-#: Largest trie (number of distinct prefixes) a finite language may build.
-MAX_TRIE_NODES = 5_000_000
+#: Largest trie (number of distinct prefixes) a finite language may build, and the most symbols its
+#: words may hold in all (checked before any work): building costs about 2.5 µs per prefix and 0.4 µs
+#: per symbol, so a language at both limits builds in a few seconds.
+MAX_TRIE_NODES = 1_000_000
+MAX_TRIE_SYMBOLS = 4_000_000
 
 
 class FiniteLanguage(WordDistribution):
@@ -66,6 +69,12 @@ class FiniteLanguage(WordDistribution):
             raise InputError(f"words and weights differ in length: {len(words)} and {len(weights)}")
         if not words:
             raise InputError("words is empty: a language needs at least one word")
+        symbols = sum(len(w) if isinstance(w, (str, Sequence)) else 0 for w in words)
+        if symbols > MAX_TRIE_SYMBOLS:
+            raise InputError(
+                f"words hold {symbols:,} symbols in all, above the limit {MAX_TRIE_SYMBOLS:,} "
+                "(exact.grammar.finite.MAX_TRIE_SYMBOLS)"
+            )
         split = [self._split(w, i) for i, w in enumerate(words)]
         if terminals is None:
             terminals = list(dict.fromkeys(s for w in split for s in w)) or ["a"]
@@ -85,7 +94,14 @@ class FiniteLanguage(WordDistribution):
             raise InputError(
                 f"weights sum to {total if all_exact else float(total)}, not 1; pass normalise=True to divide"
             )
-        ids = [tuple(int(t) for t in self.vocabulary.ids(w, what=f"words[{i}]")) for i, w in enumerate(split)]
+        index = {t: j for j, t in enumerate(self.vocabulary.terminals)}
+        ids: list[tuple[int, ...]] = []
+        for i, symbols_of_word in enumerate(split):
+            try:
+                ids.append(tuple(map(index.__getitem__, symbols_of_word)))
+            except KeyError:
+                self.vocabulary.ids(symbols_of_word, what=f"words[{i}]")  # raises the InputError naming the symbol
+                raise
         seen: dict[tuple[int, ...], int] = {}
         for i, w in enumerate(ids):
             if w in seen:
@@ -106,34 +122,46 @@ class FiniteLanguage(WordDistribution):
     def _build(self, ids: list[tuple[int, ...]], probs: list[Fraction]) -> None:
         k = self.vocabulary.n_terminals
         kids: list[dict[int, int]] = [{}]
-        end = [Fraction(0)]
+        end = [_ZERO]  # one shared zero: most prefixes end no word
+        parent, label = [-1], [-1]
         for w, q in zip(ids, probs):
             node = 0
             for y in w:
-                child = kids[node].get(y)
+                row = kids[node]
+                child = row.get(y)
                 if child is None:
                     if len(kids) >= MAX_TRIE_NODES:
                         raise InputError(f"the words have more than {MAX_TRIE_NODES:,} distinct prefixes (the limit)")
-                    child = kids[node][y] = len(kids)
+                    child = row[y] = len(kids)
                     kids.append({})
-                    end.append(Fraction(0))
+                    end.append(_ZERO)
+                    parent.append(node)
+                    label.append(y)
                 node = child
             end[node] += q
-        # a child is created after its parent, so one backward sweep sums every subtree
+        # a child is created after its parent, so one backward sweep sums every subtree; a prefix
+        # that ends no word and has one continuation (most of them) shares its child's mass
         mass = list(end)
         for node in range(len(kids) - 1, -1, -1):
-            for child in kids[node].values():
-                mass[node] += mass[child]
+            row = kids[node]
+            if not row:
+                continue
+            if len(row) == 1 and mass[node] is _ZERO:
+                mass[node] = mass[next(iter(row.values()))]
+                continue
+            total = mass[node]
+            for child in row.values():
+                total = total + mass[child]
+            mass[node] = total
         children = np.full((len(kids), k), -1, dtype=np.int64)
-        for node, row in enumerate(kids):
-            for y, child in row.items():
-                children[node, y] = child
+        if len(kids) > 1:
+            children[np.array(parent[1:]), np.array(label[1:])] = np.arange(1, len(kids), dtype=np.int64)
         self._kids = kids
         self._mass_exact = mass
         self._end_exact = end
         self._children = children
-        self._log_mass = np.array([_log(m) for m in mass])
-        self._log_end = np.array([_log(e) for e in end])
+        self._log_mass = _logs(mass)
+        self._log_end = _logs(end)
 
     def __repr__(self) -> str:
         return f"FiniteLanguage({len(self.words)} words over {list(self.vocabulary.terminals)})"
@@ -204,14 +232,30 @@ class FiniteLanguage(WordDistribution):
         return EntropyBounds(max(0.0, h - slack), h + slack, h, "finite sum", self.max_word_length(), 0.0)
 
 
+_ZERO = Fraction(0)
+
+
 def _log(q: Fraction) -> float:
     """``log q`` from the exact rational (no underflow of ``float(q)`` for tiny weights)."""
-    return math.log(q.numerator) - math.log(q.denominator) if q > 0 else -math.inf
+    return math.log(q.numerator) - math.log(q.denominator) if q.numerator > 0 else -math.inf
+
+
+def _logs(values: list[Fraction]) -> NDArray[np.float64]:
+    """``[_log(q) for q in values]`` as an array, each distinct object's log computed once (shared masses)."""
+    cache: dict[int, float] = {}
+    out = []
+    for q in values:
+        v = cache.get(id(q))
+        if v is None:
+            v = cache[id(q)] = _log(q)
+        out.append(v)
+    return np.array(out, dtype=np.float64)
 
 
 def _weight(x: object, i: int) -> tuple[Fraction, bool]:
     """A non-negative weight (any size) for ``normalise=True``."""
     if isinstance(x, str):
+        check_number_text(x, f"weights[{i}]")
         try:
             q = Fraction(x.strip())
         except (ValueError, ZeroDivisionError):

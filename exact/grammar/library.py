@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -31,15 +32,16 @@ from exact.core.validate import InputError, InputTypeError, check_int
 from exact.grammar import rules as r
 from exact.grammar.base import WordDistribution
 from exact.grammar.distribution import GrammarDistribution
-from exact.grammar.finite import FiniteLanguage
+from exact.grammar.finite import MAX_TRIE_NODES, MAX_TRIE_SYMBOLS, FiniteLanguage
 from exact.grammar.pcfg import as_probability
 from exact.grammar.text import parse_grammar
 from exact.grammar.walks import dyck1_walk, dyck2_walk, not_nested_walk
 
 __all__ = ["LANGUAGES", "Language", "language"]
 
-#: Prompts of more than this many words are refused (exhaustive classes grow like |Σ|^k).
-MAX_PROMPTS = 2_000_000
+#: Prompts of more than this many words are refused (exhaustive classes grow like |Σ|^k; 10⁵ bracket prompts
+#: take a few seconds to build and score).
+MAX_PROMPTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,18 @@ class Language:
         """The prompt classes of ``k`` terminals, each a batch of ``SOS`` + word."""
         k = check_int(k, "prompt_length")
         v = self.distribution.vocabulary
+        index = {t: i for i, t in enumerate(v.terminals)}
         out = {}
         for cls, words in self.prompt_words(k).items():
-            ids = [[v.sos, *v.ids(w).tolist()] for w in words]
-            out[cls] = (
-                TokenBatch.from_sequences(ids, vocab_size=v.size)
-                if ids
-                else TokenBatch(np.zeros((0, k + 1), np.int64), np.zeros(0, np.int64), v.size)
-            )
+            if not words:
+                out[cls] = TokenBatch(np.zeros((0, k + 1), np.int64), np.zeros(0, np.int64), v.size)
+            elif len({len(w) for w in words}) == 1:  # one matrix at once (10⁵ prompts: not 10⁵ small arrays)
+                body = np.array([[index[s] for s in w] for w in words], dtype=np.int64).reshape(len(words), -1)
+                tokens = np.concatenate([np.full((len(words), 1), v.sos, dtype=np.int64), body], axis=1)
+                out[cls] = TokenBatch(tokens, np.full(len(words), tokens.shape[1], dtype=np.int64), v.size)
+            else:
+                ids = [[v.sos, *v.ids(w).tolist()] for w in words]
+                out[cls] = TokenBatch.from_sequences(ids, vocab_size=v.size)
         return out
 
     def describe(self) -> dict[str, object]:
@@ -102,8 +108,9 @@ class Language:
 
 
 def all_words(symbols: tuple[str, ...], k: int) -> list[tuple[str, ...]]:
-    if len(symbols) ** k > MAX_PROMPTS:
-        raise InputError(f"prompt_length={k} gives {len(symbols) ** k:,} prompts, above the limit {MAX_PROMPTS:,}")
+    if len(symbols) > 1 and k * math.log(len(symbols)) > math.log(MAX_PROMPTS) + 1e-9:  # |Σ|^k is never built
+        count = f"{len(symbols) ** k:,}" if k <= 64 else f"{len(symbols)}^{k}"
+        raise InputError(f"prompt_length={k} gives {count} prompts, above the limit {MAX_PROMPTS:,}")
     return list(itertools.product(symbols, repeat=k))
 
 
@@ -135,6 +142,8 @@ def _primitive_dyck(k: int, pairs: tuple[tuple[str, str], ...]) -> list[tuple[st
     if k % 2 or k < 2:
         raise InputError(f"prompt_length must be an even number ≥ 2 for bracket languages, got {k}")
     m = k // 2
+    if m > 32:  # Catalan(31) alone is above 10^15: refuse before computing a huge binomial
+        raise InputError(f"prompt_length={k} gives more than 10^15 bracket prompts, above the limit {MAX_PROMPTS:,}")
     count = math.comb(2 * (m - 1), m - 1) // m * len(pairs) ** m
     if count > MAX_PROMPTS:
         raise InputError(f"prompt_length={k} gives {count:,} bracket prompts, above the limit {MAX_PROMPTS:,}")
@@ -154,13 +163,31 @@ def _primitive_dyck(k: int, pairs: tuple[tuple[str, str], ...]) -> list[tuple[st
 
     for o, c in pairs:
         grow((o,), (c,))
-    return sorted(out, key=lambda w: [[s for p in pairs for s in p].index(x) for x in w])
+    rank = {s: i for i, s in enumerate(s for p in pairs for s in p)}
+    return sorted(out, key=lambda w: [rank[x] for x in w])
+
+
+def _check_finite_size(name: str, value: int, *, symbols: int, prefixes: int | None = None) -> None:
+    """Refuse, naming the parameter, a finite language whose trie would exceed :class:`FiniteLanguage`'s limits
+    (counted in closed form before any word is built)."""
+    if symbols > MAX_TRIE_SYMBOLS:
+        raise InputError(
+            f"{name}={value} gives a finite language of {symbols:,} symbols, above the limit {MAX_TRIE_SYMBOLS:,} "
+            f"(exact.grammar.finite.MAX_TRIE_SYMBOLS); lower {name}"
+        )
+    if prefixes is not None and prefixes > MAX_TRIE_NODES:
+        raise InputError(
+            f"{name}={value} gives a finite language of {prefixes:,} distinct prefixes, above the limit "
+            f"{MAX_TRIE_NODES:,} (exact.grammar.finite.MAX_TRIE_NODES); lower {name}"
+        )
 
 
 def _prob(x: object, name: str) -> Fraction:
     q, _ = as_probability(x, name)
     if not 0 < q < 1:
         raise InputError(f"{name} must lie strictly between 0 and 1, got {x!r}")
+    if min(float(q), float(1 - q)) < sys.float_info.min:  # a rule of probability q or 1 − q would vanish
+        raise InputError(f"{name}={x!r} is too close to 0 or 1 for the float engine (a rule would have probability 0)")
     return q
 
 
@@ -170,6 +197,8 @@ def _prob(x: object, name: str) -> Fraction:
 def _anbn(law: str = "uniform", *, n_max: int = 128, rho: object = "0.7") -> Language:
     if law == "uniform":
         n_max = check_int(n_max, "n_max", maximum=4096)
+        # prefixes: the root, aⁱ (i ≤ N), and aⁿbʲ (1 ≤ j ≤ n) for each n
+        _check_finite_size("n_max", n_max, prefixes=1 + n_max + n_max * (n_max + 1) // 2, symbols=n_max * (n_max + 1))
         dist: WordDistribution = FiniteLanguage.from_lengths(
             lambda n: "a" * n + "b" * n, [(n, Fraction(1, n_max)) for n in range(1, n_max + 1)], terminals=("a", "b")
         )
@@ -194,6 +223,8 @@ def _anbncn(law: str = "uniform", *, n_max: int = 85) -> Language:
     if law != "uniform":
         raise InputError(f"law must be 'uniform' for anbncn (not context-free), got {law!r}")
     n_max = check_int(n_max, "n_max", maximum=4096)
+    n = n_max  # prefixes: the root, aⁱ (i ≤ N), then 2n more for each aⁿbⁿcⁿ
+    _check_finite_size("n_max", n, prefixes=1 + n + n * (n + 1), symbols=3 * n * (n + 1) // 2)
     dist = FiniteLanguage.from_lengths(
         lambda n: "a" * n + "b" * n + "c" * n,
         [(n, Fraction(1, n_max)) for n in range(1, n_max + 1)],
@@ -289,6 +320,8 @@ def _bban(law: str = "pcfg", *, p_b: object = "1/2", p_stop: object = "1/2", M: 
         params: dict[str, object] = {"p_b": pb, "p_stop": q}
     elif law == "official":
         M = check_int(M, "M", minimum=2, maximum=1024)
+        symbols = sum(length * ((length - 1) // 2 + 1) for length in range(1, M + 1))
+        _check_finite_size("M", M, symbols=symbols)  # its prefixes bᵐa²ᵏ are far fewer than its symbols
         words, probs = [], []
         for length in range(1, M + 1):
             for k in range((length - 1) // 2 + 1):
@@ -320,6 +353,8 @@ def _anbm(law: str = "pcfg", *, p_a: object = "1/2", p_b: object = "1/2", M: int
         params: dict[str, object] = {"p_a": pa, "p_b": pb}
     elif law == "official":
         M = check_int(M, "M", minimum=4, maximum=4096)
+        # prefixes: the root, aⁱ (i ≤ M − 3), then M − 2 − a more for each word aᵃ b^(M−2−a)
+        _check_finite_size("M", M, prefixes=1 + (M - 3) + (M - 3) * (M - 2) // 2, symbols=(M - 3) * (M - 2))
         words = ["a" * la + "b" * (M - 2 - la) for la in range(1, M - 2)]
         dist, params = FiniteLanguage(words, [Fraction(1, M - 3)] * (M - 3), terminals=("a", "b")), {"M": M}
     else:

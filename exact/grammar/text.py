@@ -194,7 +194,12 @@ def load_grammar(path: str | Path, **kwargs: object) -> PCFG:
         raise InputError(f"grammar file {str(p)!r} is a directory") from None
     except UnicodeDecodeError:
         raise InputError(f"grammar file {str(p)!r} is not UTF-8 text") from None
-    return parse_grammar(text, **kwargs)  # type: ignore[arg-type]
+    except OSError as exc:  # a device, a FIFO or a file without read permission
+        raise InputError(f"grammar file {str(p)!r} cannot be read ({exc.strerror or exc})") from None
+    try:
+        return parse_grammar(text, **kwargs)  # type: ignore[arg-type]
+    except InputError as exc:  # name the file: "line 2, column 9: …" alone does not say which
+        raise type(exc)(f"grammar file {str(p)!r}, {exc}") from None
 
 
 def from_nltk(grammar: object) -> PCFG:

@@ -80,8 +80,9 @@ class GincConfig:
         check_int(self.n_symbols, "n_symbols", minimum=2)
         check_int(self.seed, "seed", minimum=0)
         inf = math.inf
-        check_float(self.transition_temp, "transition_temp", 0.0, inf, lo_open=True, hi_open=True)
-        check_float(self.start_temp, "start_temp", 0.0, inf, lo_open=True, hi_open=True)
+        # (u − ½)/temp must stay finite for the softmax: temperatures below 1e-300 overflow it
+        check_float(self.transition_temp, "transition_temp", 1e-300, inf, lo_open=False, hi_open=True)
+        check_float(self.start_temp, "start_temp", 1e-300, inf, lo_open=False, hi_open=True)
         check_float(self.value_identity_coeff, "value_identity_coeff", 0.0, 1.0, lo_open=False, hi_open=False)
         check_float(self.emission_smoothing, "emission_smoothing", 0.0, 1.0, lo_open=False, hi_open=True)
         if not isinstance(self.shared_values, bool):
@@ -90,7 +91,8 @@ class GincConfig:
         value_blocks = 1 if self.shared_values else k
         # generation keeps three V×V (and S×S) arrays per block; the mixture the start rows, the
         # emissions and their transposed token table
-        cells = 3 * value_blocks * v * v + 3 * k * sl * sl + k * v * sl + 3 * v * sl * m
+        # (+1000 per concept: the per-concept Python work of generation and validation)
+        cells = 3 * value_blocks * v * v + 3 * k * sl * sl + k * v * sl + 3 * v * sl * m + 1000 * k
         sizes = {"n_concepts": k, "n_values": v, "n_slots": sl, "n_symbols": m}
         check_bytes(8.0 * cells, "the mixture's parameters", sizes)
         check_work(GENERATION_OPS * cells, "generating the mixture", sizes)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.core.limits import check_bytes, check_work
+from exact.core.limits import PYTHON_STEP_OPS, check_bytes, check_work
 from exact.core.logspace import log_sum_exp
 from exact.core.predictor import NextTokenProbs
 from exact.core.sampling import draw_rows
@@ -436,6 +436,9 @@ class HMMMixture:
         position ``t`` is replaced by ``Σ_{o ∈ sets[t]} B[h, o]``.
         """
         m = self.vocab_size
+        if isinstance(sets, (str, bytes)) or not isinstance(sets, Sequence):
+            raise InputTypeError(f"sets must be a sequence of token-id sets, got {type(sets).__name__}")
+        check_work(PYTHON_STEP_OPS * len(sets), "reading the token sets", {"positions": len(sets)})
         classes: dict[tuple[int, ...], int] = {}
         obs = np.empty((1, len(sets)), dtype=np.int64)
         for t, s in enumerate(sets):
@@ -465,7 +468,9 @@ class HMMMixture:
         """
         n = check_int(n_sequences, "n_sequences")
         t_len = check_int(length, "length")
-        check_bytes(16.0 * n * t_len, "the sampled tokens and hidden states", {"n_sequences": n, "length": t_len})
+        sizes = {"n_sequences": n, "length": t_len}
+        check_bytes(16.0 * n * t_len, "the sampled tokens and hidden states", sizes)
+        check_work(PYTHON_STEP_OPS * t_len + 10.0 * n * t_len, "sampling (position by position)", sizes)
         if not isinstance(rng, np.random.Generator):
             raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         if concept is None:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.core.limits import check_bytes, check_work
+from exact.core.limits import PYTHON_STEP_OPS, check_bytes, check_work
 from exact.core.rng import SeedLike, as_seed_sequence
 from exact.core.sampling import draw_rows
 from exact.core.tokens import TokenBatch
@@ -142,6 +142,10 @@ def prompt_set_log_prob(mixture: HMMMixture | GincMixture, template: PromptTempl
     token *sets* (:meth:`~exact.hmm.mixture.HMMMixture.log_prob_sets`).
     """
     mix = as_mixture(mixture)
+    if not isinstance(template, PromptTemplate):
+        raise InputTypeError(f"template must be a PromptTemplate, got {type(template).__name__}")
+    sizes = {"k": template.k, "n_shots": template.n_shots}
+    check_work((PYTHON_STEP_OPS + 100.0 * mix.vocab_size) * template.length, "the prompt set's token sets", sizes)
     return mix.log_prob_sets(template.token_sets(mix.vocab_size, content=content))[0]
 
 
@@ -217,6 +221,9 @@ def sample_prompts(
     """
     mixture = _check_mixture(mixture, template)
     n = check_int(n_prompts, "n_prompts")
+    sizes = {"n_prompts": n, "k": template.k, "n_shots": template.n_shots}
+    check_bytes(24.0 * n * template.length, "the sampled prompts", sizes)
+    check_work(PYTHON_STEP_OPS * template.length + 10.0 * n * template.length, "sampling the prompts", sizes)
     if not isinstance(rng, np.random.Generator):
         raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     k, shots, ns, nv = template.k, template.n_shots, mixture.n_slots, mixture.n_values
@@ -389,7 +396,12 @@ def check_curve_cost(
     tokens = sum(n_prompts * PromptTemplate(k, n, delimiter).length for n in shots)
     sizes = {"shots": max(shots), "k": k, "n_prompts": n_prompts, "n_concepts": mix.n_concepts}
     check_bytes(16.0 * n_prompts * PromptTemplate(k, max(shots), delimiter).length, "the sampled prompts", sizes)
-    check_work(float(tokens) * mix.n_concepts * mix.n_states * (mix.n_values + mix.n_slots), "the ICL curve", sizes)
+    positions = sum(PromptTemplate(k, n, delimiter).length for n in shots)  # sampled position by position
+    check_work(
+        float(tokens) * mix.n_concepts * mix.n_states * (mix.n_values + mix.n_slots) + PYTHON_STEP_OPS * positions,
+        "the ICL curve",
+        sizes,
+    )
 
 
 def icl_accuracy(

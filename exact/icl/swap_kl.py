@@ -56,6 +56,8 @@ __all__ = [
 MAX_STRINGS = 20_000_000
 #: Strings per parallel subtree and per kernel call of the exact swap sum (a call takes ~0.1 s).
 _SUBTREE_LEAVES = 4096
+#: Operations one ball-arithmetic product counts as in the run-time limit.
+ARB_OPS = 100
 _CHUNK_LEAVES = 65536
 #: The ε values reported by default, from 1e-2 down to 1e-50.
 EPSILON_LADDER = ("1e-2", "1e-3", "1e-5", "1e-9", "1e-12", "1e-20", "1e-30", "1e-50")
@@ -306,6 +308,8 @@ def _check_table_work(mix: HMMMixture, k: int, max_shots: int, max_strings: int)
     rows = float(max_shots + 1)
     lengths = rows * (k - 1) + (k + 1) * rows * (rows - 1) / 2  # Σ_n L_n
     check_work(lengths * mix.n_concepts * h * (mix.n_values + mix.n_slots), "the prompt-set masses", sizes)
+    # the certified masses: at least max_shots·(k+1) ball-arithmetic steps of K·H² products each
+    check_work(ARB_OPS * rows * (k + 1) * mix.n_concepts * h * h, "the certified prompt-set masses", sizes)
     strings = 0.0
     for n in range(max_shots + 1):
         free = n * k + k - 1  # L_n minus its n delimiters

@@ -186,13 +186,17 @@ class RunConfig:
         )
         reach = self.train.prompt_length + 1 + self.train.max_pred_length
         require(
-            reach <= self.model.max_len, "model.max_len", self.model.max_len, f"≥ prompt + generated tokens = {reach}"
+            reach <= self.model.max_len,
+            "model.max_len",
+            self.model.max_len,
+            f"≥ train.prompt_length + 1 + train.max_pred_length = {self.train.prompt_length} + 1 + "
+            f"{self.train.max_pred_length} = {reach}",
         )
         require(
             self.data.width <= self.model.max_len,
             "model.max_len",
             self.model.max_len,
-            f"≥ the padded width {self.data.width}",
+            f"≥ the padded width 2·data.n_max + 2 = {self.data.width} (data.n_max={self.data.n_max})",
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,7 +312,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         for part in str(text).split(","):
             lo, sep, hi = part.strip().partition("-")
             span = range(int(lo), int(hi) + 1) if sep else range(int(lo), int(lo) + 1)
-            if len(out) + len(span) > MAX_SEEDS:
+            if len(out) + max(0, span.stop - span.start) > MAX_SEEDS:  # (len() overflows for huge ranges)
                 raise InputError(f"seeds {text!r} name more than {MAX_SEEDS} seeds, the limit of one run")
             out.extend(span)
     except ValueError as exc:

@@ -225,8 +225,9 @@ def reproduce_rule_extrapolation(
 ) -> ReproductionReport:
     """Train, evaluate and report the three variants; returns the report (written as JSON by ``as_dict()``)."""
     base = preset(preset_name, **(overrides or {}))
-    out = check_writable_dir(reports, "reports")  # before hours of training, not after
+    resolve_device(device)  # every check before hours of training, none creates anything
     check_writable_dir(runs, "runs")
+    out = check_writable_dir(reports, "reports")
     run_root = Path(runs) / f"rule-extrapolation-{preset_name}"
     variants: dict[str, ArmResult] = {}
     seconds = 0.0

@@ -25,6 +25,7 @@ import io
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,9 @@ def _read(path: Path, what: str) -> dict[str, Any]:
     unpickling one never runs code (a downloaded ``model.pt`` cannot execute anything).
     """
     try:
-        doc = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about some foreign pickles: the error below says it all
+            warnings.simplefilter("ignore")
+            doc = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(doc, dict) or "config" not in doc:
             raise InputTypeError("no config inside")
         return doc
@@ -224,8 +227,11 @@ def train(
     need, limit = estimate_step_bytes(cfg), _memory_limit(dev)
     if need > limit:
         raise LimitError(
-            f"data.n_max={cfg.data.n_max}, model.d_model={cfg.model.d_model}, model.n_layers={cfg.model.n_layers}, "
-            f"{len(cfg.train.seeds)} seed(s): one training step needs at least {need / 2**30:.3g} GiB, above the "
+            f"data.n_max={cfg.data.n_max}"
+            + (f", data.batch_size={cfg.data.batch_size}" if cfg.data.law == "pcfg" else "")
+            + f", model.d_model={cfg.model.d_model}, model.d_ff={cfg.model.d_ff}, model.n_heads={cfg.model.n_heads}, "
+            f"model.n_layers={cfg.model.n_layers}, {len(cfg.train.seeds)} seed(s): one training step needs at least "
+            f"{need / 2**30:.3g} GiB, above the "
             f"memory limit {limit / 2**30:.3g} GiB (fewer seeds or a smaller model, or raise NONIDENT_MAX_BYTES)"
         )
     run_dir = Path(out)
