@@ -17,7 +17,7 @@ def _overrides(items: list[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise CliError(f"--set expects section.key=value, got {item!r}")
         out[key.strip()] = value.strip()
     return out

@@ -31,8 +31,9 @@ from exact import (
 from exact.core.validate import InputError, InputTypeError
 from tests.strategies import cli_problems, guarded, memory_guard, run_cli, strict_json
 
-#: A bad input must be refused within this many seconds (after the warm-up).
-BAD_INPUT_SECONDS = 5.0
+#: A bad input must be refused within this many seconds (after the warm-up), on a 2-core machine whose
+#: other core is busy (CI runs `nonident check` beside the tests; idle, every refusal takes < 3 s).
+BAD_INPUT_SECONDS = 10.0
 #: The alarm that turns a hang into a failure.
 HARD_TIMEOUT = 20.0
 

@@ -71,7 +71,7 @@ class TestGenerator:
         [
             ({"n_concepts": 0}, "n_concepts must be an integer ≥ 1, got 0"),
             ({"n_slots": 1}, "n_slots must be an integer ≥ 2, got 1"),
-            ({"transition_temp": 0.0}, r"transition_temp must be a number in \(0\.0, inf\), got 0\.0"),
+            ({"transition_temp": 0.0}, r"transition_temp must be a number in \[1e-300, inf\), got 0\.0"),
             ({"emission_smoothing": 1.0}, r"emission_smoothing must be a number in \[0\.0, 1\.0\), got 1\.0"),
             ({"value_identity_coeff": float("nan")}, "value_identity_coeff must be a number"),
             ({"seed": -1}, "seed must be an integer ≥ 0, got -1"),
