@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from fractions import Fraction
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from exact import GeometricLength, LengthLaw, UniformLength
@@ -429,3 +432,19 @@ def cli_problems(argv: list[str], run: dict[str, object]) -> list[str]:
             except ValueError as exc:
                 problems.append(f"--json output is not strict JSON ({exc})")
     return problems
+
+
+# --- the fuzz tests' shared settings -------------------------------------------------------------
+
+#: Examples per fuzz test: the fast tier by default, a larger budget under ``HYPOTHESIS_PROFILE=ci``.
+FUZZ_MAX_EXAMPLES = 150 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 25
+#: Per-example deadline (a valid small input takes well under a second after the warm-up).
+FUZZ_DEADLINE = timedelta(seconds=10)
+#: The alarm that turns a hang into a failed example (Python code only; a native kernel finishes first).
+HARD_TIMEOUT = 30.0
+
+fuzz_settings = settings(
+    max_examples=FUZZ_MAX_EXAMPLES,
+    deadline=FUZZ_DEADLINE,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)

@@ -24,7 +24,6 @@ representation (``0.9`` means ``9/10``).
 from __future__ import annotations
 
 import math
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,7 +31,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
-from exact.core.validate import InputError, InputTypeError, check_int, is_integer
+from exact.core.validate import InputError, InputTypeError, check_int, check_number_text, is_integer
 
 __all__ = ["LengthLaw", "UniformLength", "GeometricLength", "TruncatedLength"]
 
@@ -58,23 +57,6 @@ def _check_table_size(n: int, name: str) -> None:
         )
 
 
-#: A number given as text may have at most this many characters and a decimal exponent of at most
-#: this size: ``Fraction("1e-100000000")`` would build a 10⁸-digit integer (minutes, not an error), and
-#: a rational of more than 4300 digits cannot even be printed (Python's int-to-str limit).
-MAX_NUMBER_TEXT = 5000
-MAX_DECIMAL_EXPONENT = 1000
-_EXPONENT = re.compile(r"[eE]\s*([+-]?[0-9_]+)")
-
-
-def _check_number_text(text: str, name: str) -> None:
-    if len(text) > MAX_NUMBER_TEXT:
-        raise InputError(f"{name} must be a number of at most {MAX_NUMBER_TEXT} characters, got {len(text)}")
-    m = _EXPONENT.search(text)
-    digits = m.group(1).lstrip("+-").replace("_", "").lstrip("0") if m else ""
-    if len(digits) > 4 or (digits and int(digits) > MAX_DECIMAL_EXPONENT):
-        raise InputError(f"{name}={text!r} has a decimal exponent beyond ±{MAX_DECIMAL_EXPONENT}")
-
-
 def _whole(n: object) -> int:
     """The half-length ``n`` of an exact query as an int (``pmf_exact(1.5)`` is an error, not a float)."""
     if not is_integer(n):
@@ -86,7 +68,7 @@ def _as_fraction(value: float | int | str | Fraction, name: str) -> Fraction:
     if isinstance(value, bool):
         raise InputError(f"{name} must be a number, got {value!r}")
     if isinstance(value, str):
-        _check_number_text(value, name)
+        check_number_text(value, name)
     try:
         frac = (
             value

@@ -13,6 +13,7 @@ and shows its traceback (exit 1).
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,7 @@ __all__ = [
     "InputTypeError",
     "check_float",
     "check_int",
+    "check_number_text",
     "check_stochastic",
     "is_integer",
     "is_number",
@@ -124,3 +126,21 @@ def check_stochastic(
         raise InputError(f"{name}{where} sums to {float(sums[idx])!r}, not 1 (tolerance {tol:g})")
     arr.setflags(write=False)
     return arr
+
+
+#: A number given as text may have at most this many characters and a decimal exponent of at most
+#: this size: ``Fraction("1e-100000000")`` would build a 10⁸-digit integer (minutes, not an error), and
+#: a rational of more than 4300 digits cannot even be printed (Python's int-to-str limit).
+MAX_NUMBER_TEXT = 5000
+MAX_DECIMAL_EXPONENT = 1000
+_EXPONENT = re.compile(r"[eE]\s*([+-]?[0-9_]+)")
+
+
+def check_number_text(text: str, name: str) -> None:
+    """Refuse a number's text that :class:`~fractions.Fraction` would take minutes to read."""
+    if len(text) > MAX_NUMBER_TEXT:
+        raise InputError(f"{name} must be a number of at most {MAX_NUMBER_TEXT} characters, got {len(text)}")
+    m = _EXPONENT.search(text)
+    digits = m.group(1).lstrip("+-").replace("_", "").lstrip("0") if m else ""
+    if len(digits) > 4 or (digits and int(digits) > MAX_DECIMAL_EXPONENT):
+        raise InputError(f"{name}={text!r} has a decimal exponent beyond ±{MAX_DECIMAL_EXPONENT}")

@@ -24,14 +24,20 @@ answered by :func:`exact.grammar.consistency.analyse`.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
-from exact.core.validate import InputError, InputTypeError, is_number
+from exact.core.validate import (
+    MAX_DECIMAL_EXPONENT,
+    MAX_NUMBER_TEXT,
+    InputError,
+    InputTypeError,
+    check_number_text,
+    is_number,
+)
 
 __all__ = [
     "FLOAT_SUM_TOL",
@@ -45,24 +51,6 @@ __all__ = [
 
 #: Tolerance on a left-hand side's probability sum when some of its probabilities are floats.
 FLOAT_SUM_TOL = 1e-9
-
-
-#: A number given as text may have at most this many characters and a decimal exponent of at most
-#: this size: ``Fraction("1e-100000000")`` would build a 10⁸-digit integer (minutes, not an error), and
-#: a rational of more than 4300 digits cannot even be printed (Python's int-to-str limit).
-MAX_NUMBER_TEXT = 5000
-MAX_DECIMAL_EXPONENT = 1000
-_EXPONENT = re.compile(r"[eE]\s*([+-]?[0-9_]+)")
-
-
-def check_number_text(text: str, name: str) -> None:
-    """Refuse a number's text that :class:`~fractions.Fraction` would take minutes to read."""
-    if len(text) > MAX_NUMBER_TEXT:
-        raise InputError(f"{name} must be a number of at most {MAX_NUMBER_TEXT} characters, got {len(text)}")
-    m = _EXPONENT.search(text)
-    digits = m.group(1).lstrip("+-").replace("_", "").lstrip("0") if m else ""
-    if len(digits) > 4 or (digits and int(digits) > MAX_DECIMAL_EXPONENT):
-        raise InputError(f"{name}={text!r} has a decimal exponent beyond ±{MAX_DECIMAL_EXPONENT}")
 
 
 def as_probability(value: object, name: str) -> tuple[Fraction, bool]:

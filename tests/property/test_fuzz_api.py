@@ -4,7 +4,7 @@ For every generated call (:func:`_call`): a result that passes the call's checks
 probability is returned, exact answers consistent with the float engine, nothing silently wrong
 such as a PAD for the id −1), or a ``ValueError``/``TypeError`` whose message names the parameter
 — never ``IndexError``/``KeyError``/``AttributeError``/``OverflowError``/``MemoryError``, a numba
-error or a warning (warnings are errors in this suite) — within :data:`DEADLINE` (a Hypothesis
+error or a warning (warnings are errors in this suite) — within :data:`tests.strategies.FUZZ_DEADLINE` (a Hypothesis
 deadline, after a warm-up fixture). Where the valid inputs are easy to state, the test also
 requires that a valid input is *accepted* and an invalid one refused.
 
@@ -13,19 +13,17 @@ wrong types and garbage (:mod:`tests.strategies`). Plain ``ValueError``/``TypeEr
 package's :class:`~exact.core.validate.InputError`/``InputTypeError``) pass but are recorded as
 Hypothesis events (``--hypothesis-show-statistics``).
 
-Budgets: :data:`MAX_EXAMPLES` per test — 25 (profile ``dev``) or 150 (``HYPOTHESIS_PROFILE=ci``).
+Budgets: :data:`tests.strategies.FUZZ_MAX_EXAMPLES` per test — 25 (profile ``dev``) or 150 (``HYPOTHESIS_PROFILE=ci``).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from datetime import timedelta
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from exact import (
@@ -51,23 +49,15 @@ from exact import (
 from exact.core.tokens import TOKEN_NAMES
 from exact.core.validate import InputError, InputTypeError
 from tests.strategies import (
+    HARD_TIMEOUT,
     PROBABILITY_STRINGS,
+    fuzz_settings,
     guarded,
     length_laws,
     memory_guard,
     pcfg_rules,
     wild_ints,
     wild_objects,
-)
-
-MAX_EXAMPLES = 150 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 25
-DEADLINE = timedelta(seconds=10)
-HARD_TIMEOUT = 30.0
-
-fuzz_settings = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=DEADLINE,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 #: The outcome of a call that was refused with an acceptable error.

@@ -8,7 +8,7 @@ working directory (:func:`tests.strategies.run_cli`, checked by :func:`tests.str
 * with ``--json`` the output parses with a strict JSON parser (no NaN/Infinity);
 * nothing left in the working directory after an error, and nothing written by a success (none
   of the commands generated here has a documented output file);
-* each example within :data:`DEADLINE` (a Hypothesis deadline; a module fixture runs every
+* each example within :data:`tests.strategies.FUZZ_DEADLINE` (a Hypothesis deadline; a module fixture runs every
   command once first, so numba compilation and the torch import do not count).
 
 Values mix small valid ones, boundaries (0, −1, 1), huge ones (10⁶ … 10³⁰, 1e308, which the
@@ -21,45 +21,31 @@ refused before any training: each ``train``/``reproduce`` argv carries at least 
 replaced by a sentinel, so reaching model construction fails the example instead of training.
 
 Guards so that a missing limit fails one example instead of the machine: an alarm at
-:data:`HARD_TIMEOUT` seconds and a soft RLIMIT_DATA a few GiB above the current size.
+:data:`tests.strategies.HARD_TIMEOUT` seconds and a soft RLIMIT_DATA a few GiB above the current size.
 
-Budgets: :data:`MAX_EXAMPLES` per test — 25 (profile ``dev``, the default) or 150
+Budgets: :data:`tests.strategies.FUZZ_MAX_EXAMPLES` per test — 25 (profile ``dev``, the default) or 150
 (``HYPOTHESIS_PROFILE=ci``). ``pytest --hypothesis-show-statistics`` shows, for
 :func:`test_outcome_classes`, how often each command exited 0, 2 or otherwise.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import (
     GARBAGE_STRINGS,
+    HARD_TIMEOUT,
     PROBABILITY_STRINGS,
     cli_problems,
     float_strings,
+    fuzz_settings,
     int_strings,
     memory_guard,
     outcome_class,
     pcfg_rules,
     run_cli,
-)
-
-#: Examples per test: the fast tier by default, a larger budget under ``HYPOTHESIS_PROFILE=ci``.
-MAX_EXAMPLES = 150 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 25
-#: Per-example deadline (a valid small input takes well under a second after the warm-up).
-DEADLINE = timedelta(seconds=10)
-#: The alarm that turns a hang into a failed example (Python code only; a native kernel finishes first).
-HARD_TIMEOUT = 30.0
-
-fuzz_settings = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=DEADLINE,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
