@@ -10,7 +10,10 @@ from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir
 from exact.core.cli import CliError, add_device_flag, add_json_flag, add_out_flag, command_main, print_json
 from learned.rule_extrapolation.config import PRESETS, VARIANTS, parse_seeds, preset
 
-__all__ = ["add_parsers", "main"]
+__all__ = ["EXPERIMENTS", "add_parsers", "main"]
+
+#: What ``nonident reproduce`` runs: case study 1 (rule extrapolation) and case study 3 (fine-tunability).
+EXPERIMENTS = ("rule-extrapolation", "finetunability")
 
 
 def _overrides(items: list[str]) -> dict[str, object]:
@@ -110,22 +113,42 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "runs": args.runs,
+        "reports": args.out,
+        "device": args.device,
+        "progress": not args.no_progress,
+        "overrides": _overrides(args.set),
+    }
+
+
+def _run_finetunability(args: argparse.Namespace) -> int:
+    from learned.finetunability.config import PRESETS as FT_PRESETS
+    from learned.finetunability.report import render_markdown
+    from learned.finetunability.reproduce import reproduce_finetunability
+
+    if args.preset not in FT_PRESETS:
+        raise CliError(f"--preset must be one of {', '.join(FT_PRESETS)} for finetunability, got {args.preset!r}")
+    report = reproduce_finetunability(args.preset, **_reproduce_options(args))
+    if args.json:
+        print_json({k: v for k, v in report.as_dict().items() if k != "curves"})
+    else:
+        print(render_markdown(report))
+    return 0
+
+
 def _run_reproduce(args: argparse.Namespace) -> int:
     from learned.rule_extrapolation.reproduce import render_markdown, reproduce_rule_extrapolation
 
-    if args.experiment != "rule-extrapolation":
-        raise CliError(f"experiment must be rule-extrapolation, got {args.experiment!r}")
+    if args.experiment not in EXPERIMENTS:
+        raise CliError(f"experiment must be one of {', '.join(EXPERIMENTS)}, got {args.experiment!r}")
     args.on_interrupt = lambda: (
         f"the run can be resumed with the same command (finished arms and checkpoints under {args.runs} are kept)"
     )
-    report = reproduce_rule_extrapolation(
-        args.preset,
-        runs=args.runs,
-        reports=args.out,
-        device=args.device,
-        progress=not args.no_progress,
-        overrides=_overrides(args.set),
-    )
+    if args.experiment == "finetunability":
+        return _run_finetunability(args)
+    report = reproduce_rule_extrapolation(args.preset, **_reproduce_options(args))
     if args.json:
         print_json(
             {k: v for k, v in report.as_dict().items() if k != "variants"}
@@ -177,9 +200,11 @@ def add_parsers(sub: Any) -> None:
         "reproduce",
         help="reproduce an experiment end to end and write its report",
         description="rule-extrapolation: train ml/adversarial/oracle, evaluate, write "
-        "OUT/rule-extrapolation.{md,json,png} and the selected models.",
+        "OUT/rule-extrapolation.{md,json,png} and the selected models. finetunability: pretrain, "
+        "reparametrise function-preservingly, prove equality, fine-tune with SGD and AdamW, write "
+        "OUT/finetunability.{md,json,png} and the models (presets cpu, tiny; --set finetune.KEY=VALUE).",
     )
-    p.add_argument("experiment", help="rule-extrapolation")
+    p.add_argument("experiment", help="rule-extrapolation or finetunability")
     p.add_argument("--runs", default="runs", help="where run directories go (default runs)")
     add_out_flag(
         p,

@@ -46,6 +46,8 @@ REPORT_ORDER = (
     "F3-relu-rescaling",
     "F3-gradients-sgd",
     "F3-layernorm",
+    "F3-function-preserving",
+    "F3-finetuning-divergence",
 )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_REPORT_DIR",
     "atomic_write_bytes",
     "dumps_strict",
+    "write_experiment_report",
     "json_safe",
     "atomic_write_text",
     "check_writable_dir",
@@ -196,6 +197,22 @@ def check_writable_dir(path: str | os.PathLike[str], what: str) -> Path:
     except OSError as exc:
         raise InputError(f"{what} {str(path)!r} is not a writable directory ({probe}: {exc.strerror or exc})") from None
     return out
+
+
+def write_experiment_report(
+    out_dir: str | os.PathLike[str], stem: str, *, models: bytes, figure: bytes, document: dict[str, Any], markdown: str
+) -> list[Path]:
+    """An experiment's report set: ``{stem}-models.pt``, ``.png``, strict ``.json`` and ``.md`` (:func:`write_report_set`)."""
+    return write_report_set(
+        out_dir,
+        stem,
+        {
+            f"{stem}-models.pt": models,
+            f"{stem}.png": figure,
+            f"{stem}.json": dumps_strict(document, indent=1, ensure_ascii=True).encode("utf-8"),
+            f"{stem}.md": markdown.encode("utf-8"),
+        },
+    )
 
 
 def write_report_set(out_dir: str | os.PathLike[str], stem: str, files: dict[str, bytes]) -> list[Path]:

@@ -29,6 +29,8 @@ STREAMS: dict[str, int] = {
     "shuffle": 3,  # learned: per-step reshuffle of the training set (batch-row positions)
     "prompts": 4,  # exact.hmm / exact.icl: sampled in-context prompts
     "assumptions": 5,  # exact.hmm: KL-rate estimates of the assumption checks
+    "permute": 6,  # learned.finetunability: the head and unit permutations of the control
+    "probe": 7,  # learned.finetunability: the train/test split of the linear probe
 }
 
 SeedLike = int | np.integer | np.random.SeedSequence

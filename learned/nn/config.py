@@ -31,7 +31,11 @@ class ModelConfig:
     position of row b — the official model has no positional encoding, and its
     output depends on where a sequence sits in the batch. ``clone_layers``:
     every block starts from the same initial weights, as ``nn.TransformerEncoder``
-    deep-copies one layer in the official code.
+    deep-copies one layer in the official code. ``pe_repeat``: the positional
+    table is the sinusoidal table of width ``d_model / pe_repeat`` tiled
+    ``pe_repeat`` times — what a model widened function-preservingly by that
+    factor needs (:func:`learned.finetunability.transforms.widen`); 1 is the
+    ordinary table.
     """
 
     d_model: int = 10
@@ -44,16 +48,22 @@ class ModelConfig:
     positions: str = "sinusoidal"
     clone_layers: bool = False
     mask_pad_keys: bool = True
+    pe_repeat: int = 1
     max_len: int = 5000
     vocab_size: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "n_heads", "d_ff", "n_layers", "max_len", "vocab_size"):
+        for name in ("d_model", "n_heads", "d_ff", "n_layers", "max_len", "vocab_size", "pe_repeat"):
             v = getattr(self, name)
             require_type(is_integer(v), f"model.{name}", v, "an integer")
             require(v >= 1, f"model.{name}", v, "a positive integer")
         require(self.d_model % self.n_heads == 0, "model.d_model", self.d_model, f"divisible by n_heads={self.n_heads}")
-        require(self.d_model % 2 == 0, "model.d_model", self.d_model, "even (sinusoidal positions)")
+        require(
+            self.d_model % self.pe_repeat == 0 and (self.d_model // self.pe_repeat) % 2 == 0,
+            "model.d_model",
+            self.d_model,
+            f"an even multiple of pe_repeat={self.pe_repeat} (sinusoidal positions)",
+        )
         for name in ("dropout", "ln_eps"):
             require_type(is_number(getattr(self, name)), f"model.{name}", getattr(self, name), "a number")
         require(0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")

@@ -244,7 +244,8 @@ class Transformer(HookedModule):
         self.seeds = tuple(int(s) for s in seeds)
         S, d, V = len(seeds), cfg.d_model, cfg.vocab_size
         self.embed = nn.Parameter(torch.empty(S, V, d))
-        self.register_buffer("pe", sinusoidal_positions(cfg.max_len, d), persistent=False)
+        pe = sinusoidal_positions(cfg.max_len, d // cfg.pe_repeat).repeat(1, cfg.pe_repeat)  # tiled (widened models)
+        self.register_buffer("pe", pe, persistent=False)
         self.blocks = nn.ModuleList(Block(cfg, S) for _ in range(cfg.n_layers))
         self.lnf_w = nn.Parameter(torch.ones(S, d)) if cfg.norm_first else None
         self.lnf_b = nn.Parameter(torch.zeros(S, d)) if cfg.norm_first else None

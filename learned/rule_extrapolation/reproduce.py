@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, dumps_strict, provenance, write_report_set
+from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, provenance, write_experiment_report
 from learned.nn.device import resolve_device
 from learned.rule_extrapolation.config import preset
 from learned.rule_extrapolation.evaluate import evaluate_run
@@ -254,14 +254,12 @@ def reproduce_rule_extrapolation(
         provenance=provenance(base.to_dict()),
         models_sha256=hashlib.sha256(buf.getvalue()).hexdigest(),
     )
-    write_report_set(
+    write_experiment_report(
         out,
         REPORT_STEM,
-        {
-            f"{REPORT_STEM}-models.pt": buf.getvalue(),
-            f"{REPORT_STEM}.png": _figure(doc),
-            f"{REPORT_STEM}.json": dumps_strict(doc.as_dict(), indent=1, ensure_ascii=True).encode("utf-8"),
-            f"{REPORT_STEM}.md": render_markdown(doc).encode("utf-8"),
-        },
+        models=buf.getvalue(),
+        figure=_figure(doc),
+        document=doc.as_dict(),
+        markdown=render_markdown(doc),
     )
     return doc

@@ -134,7 +134,7 @@ def test_ginc_table_says_estimate(capsys):
         (["train", "cfg"], "language must be anbn"),
         (["train", "anbn", "--variant", "nice"], "invalid choice"),
         (["evaluate", "/nonexistent/run"], "no model.pt"),
-        (["reproduce", "icl"], "experiment must be rule-extrapolation"),
+        (["reproduce", "icl"], "experiment must be one of rule-extrapolation, finetunability"),
         (["train", "anbn", "--variant", "oracle", "--set", "train.variant=ml"], "give train.variant once"),
         (["ginc", "--vocab", "100000000", "--shots", "1"], "--vocab=100000000"),
         (["ginc", "--shots", "1000000"], "--shots=1000000"),
