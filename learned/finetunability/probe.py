@@ -75,13 +75,13 @@ def linear_probe(
     model: Transformer, data: ProbeData, *, optimizer: str, lr: float, steps: int, weight_decay: float
 ) -> ProbeResult:
     """Train one logistic regression per stacked model on the frozen features; held-out scores."""
-    h = features(model, data).float()
+    h = features(model, data)
     dev = h.device
     y = torch.as_tensor(data.labels, device=dev, dtype=h.dtype)
     tr, te = torch.as_tensor(data.train, device=dev), torch.as_tensor(~data.train, device=dev)
     S, _, d = h.shape
-    w = torch.zeros(S, d, device=dev, requires_grad=True)
-    b = torch.zeros(S, 1, device=dev, requires_grad=True)
+    w = torch.zeros(S, d, device=dev, dtype=h.dtype, requires_grad=True)
+    b = torch.zeros(S, 1, device=dev, dtype=h.dtype, requires_grad=True)
     opt: torch.optim.Optimizer = (
         torch.optim.SGD([w, b], lr=lr)
         if optimizer == "sgd"

@@ -104,7 +104,7 @@ def render_markdown(doc: FinetunabilityReport) -> str:
         f"(n ≤ {doc.pretrain_config['data']['n_max']}), seeds {', '.join(map(str, cfg['seeds']))}. Downstream: "
         f"aⁿbⁿ with n ≤ {cfg['n_max']}, full batch, {cfg['steps']} steps, SGD lr {cfg['sgd_lr']:g} / AdamW lr "
         f"{cfg['adamw_lr']:g} (weight decay {cfg['weight_decay']:g}), per-model gradient clipping at "
-        f"{cfg['clip_norm']:g}.",
+        f"{cfg['clip_norm']:g}, in {cfg['dtype']}.",
         "",
         "## Step 0: exact equality",
         "",

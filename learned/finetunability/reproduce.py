@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -179,12 +180,15 @@ def reproduce_finetunability(
     )
 
     probe = probe_data(cfg.probe_length, cfg.probe_seed)
+    dtype = getattr(torch, cfg.dtype)  # fine-tuning precision: float64 keeps rounding drift ~1e-13 (docs)
+    ml_ft = copy.deepcopy(ml).to(dtype)
+    arms_ft = {a: copy.deepcopy(m).to(dtype) for a, m in arms.items()}
     S, n_arm = len(cfg.seeds), len(cfg.arm_seeds)
     same = [n for n in params if not n.startswith(("widen", "deepen"))]
     curves: list[Curve] = []
     finetuned: dict[str, dict[str, Any]] = {}
     for optimizer in OPTIMIZERS:
-        models = [params[n][0](ml) for n in same] + [arms[a] for a in ARMS]
+        models = [params[n][0](ml_ft) for n in same] + [arms_ft[a] for a in ARMS]
         trace = finetune(stack(models), cfg, optimizer, probe)
         groups = {n: (list(range(i * S, (i + 1) * S)), cfg.seeds) for i, n in enumerate(same)}
         k = len(same) * S
@@ -194,7 +198,7 @@ def reproduce_finetunability(
         tuned = {n: _sub(trace.model, rows) for n, (rows, _) in groups.items()}
         for n in params:
             if n.startswith(("widen", "deepen")):
-                tr = finetune(params[n][0](ml), cfg, optimizer, probe)
+                tr = finetune(params[n][0](ml_ft), cfg, optimizer, probe)
                 found += _curves(tr, {n: (list(range(S)), cfg.seeds)}, optimizer)
                 tuned[n] = tr.model
         for c in found:  # how far each fine-tuned parametrisation ends from the fine-tuned original

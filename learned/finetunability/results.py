@@ -31,11 +31,11 @@ __all__ = ["DIFFERENT", "ROUNDING", "Curve", "Difference", "FinetunabilityReport
 #: is computed from float32 logits, and the report prints KL to 1e-6 nats per target.
 ROUNDING = 1e-6
 #: Two fine-tuned models are *different functions* when the KL between their distributions of
-#: the ``proof_length`` tokens after SOS exceeds this (nats). One float32 model evaluated twice
-#: differs by ~1e-13; fine-tuning amplifies rounding, and the permuted copies — the same function
-#: in exact arithmetic at every step — drift apart by up to ~3e-9 in the committed report, so the
-#: threshold sits 30× above that drift.
-DIFFERENT = 1e-7
+#: the ``proof_length`` tokens after SOS exceeds this (nats). Fine-tuning runs in float64, where
+#: the permuted copies — the same function in exact arithmetic at every step — stay within ~1e-13
+#: of the fine-tuned original (the committed report shows the figure), so the threshold sits about
+#: 1000× above that rounding drift.
+DIFFERENT = 1e-10
 
 
 @dataclass(frozen=True)

@@ -355,7 +355,7 @@ class Transformer(HookedModule):
         """Model ``i`` alone, as a ``n_models = 1`` transformer with copied parameters."""
         if not 0 <= i < self.n_models:
             raise InputError(f"member index must be in [0, {self.n_models}), got {i}")
-        one = Transformer(self.cfg, (self.seeds[i],)).to(self.embed.device)
+        one = Transformer(self.cfg, (self.seeds[i],)).to(device=self.embed.device, dtype=self.embed.dtype)
         with torch.no_grad():
             for (name, p), (_, q) in zip(one.named_parameters(), self.named_parameters(), strict=True):
                 p.copy_(q[i : i + 1])

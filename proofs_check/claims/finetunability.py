@@ -58,8 +58,9 @@ def _load(artifacts: Path) -> tuple[dict[str, Any], FinetunabilityReport]:
 
 
 def _model(entry: dict[str, Any]) -> Transformer:
+    """The saved stacked model, in the precision it was saved in (float64 for the fine-tuned ones)."""
     model = Transformer(ModelConfig(**entry["model_config"]), tuple(entry["seeds"]))
-    model.load_state_dict(entry["state"])
+    model.to(entry["state"]["embed"].dtype).load_state_dict(entry["state"])
     return model.eval()
 
 

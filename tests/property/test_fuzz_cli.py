@@ -298,6 +298,11 @@ TRAIN_POISON_SETS = (
     "model.d_model=1000000", "model.n_layers=1000000", "model.d_ff=1000000000", f"model.n_layers={10**30}",
     "train.steps=" + "9" * 5000, "model.d_model=٣", "ñ=1",
 )  # fmt: skip
+FINETUNE_POISON_SETS = (
+    "finetune.alphas=0", "finetune.alphas=1", "finetune.alphas=nan", "finetune.alphas=", "finetune.steps=0",
+    "finetune.seeds=0,0", "finetune.arm_seeds=99", "finetune.nope=1", "finetune.sgd_lr=nan", "finetune.proof_length=99",
+    "finetune.widen_factor=1", "finetune.n_max=3", "finetune.pretrain_preset=paper2", "finetune.=1",
+)  # fmt: skip
 #: Valid by the config's own checks but far above the memory limit: refused before training.
 ABSURD_SIZES = (
     ("--set", "data.n_max=2048", "--set", "model.max_len=5000"),
@@ -384,11 +389,12 @@ def evaluate_argv(draw: st.DrawFn) -> tuple[list[str], dict[str, bytes]]:
 @st.composite
 def reproduce_argv(draw: st.DrawFn) -> list[str]:
     kind = draw(st.sampled_from(["experiment", "set", "out", "runs", "flag"]))
-    experiment, extra = "rule-extrapolation", []
+    experiment, extra = draw(st.sampled_from(["rule-extrapolation", "finetunability"])), []
     if kind == "experiment":
-        experiment = draw(st.sampled_from(["bogus", "", "rule_extrapolation", "RULE-EXTRAPOLATION"]))
+        experiment = draw(st.sampled_from(["bogus", "", "rule_extrapolation", "RULE-EXTRAPOLATION", "fine-tuning"]))
     elif kind == "set":
-        extra += ["--set", draw(st.sampled_from(TRAIN_POISON_SETS))]
+        poisons = TRAIN_POISON_SETS + (FINETUNE_POISON_SETS if experiment == "finetunability" else ())
+        extra += ["--set", draw(st.sampled_from(poisons))]
     elif kind == "out":
         extra.append(f"--out={draw(st.sampled_from(['/proc/x', '/proc/x/y', '/dev/null/r']))}")
     elif kind == "runs":
