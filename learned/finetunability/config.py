@@ -38,7 +38,7 @@ class FinetuneConfig:
     """
 
     pretrain_preset: str = "cpu"
-    pretrain_eval_every: int = 500
+    pretrain_eval_every: int = 1000
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     arm_seeds: tuple[int, ...] = (0, 1, 2)
     n_max: int = 24

@@ -94,7 +94,9 @@ def _kl_members(seqs: torch.Tensor, logits_p: torch.Tensor, logits_q: torch.Tens
     lp = torch.log_softmax(logits_p[:, :, :-1].double(), dim=-1).numpy()  # (S, N, L, V)
     lq = torch.log_softmax(logits_q[:, :, :-1].double(), dim=-1).numpy()
     S, N, L, V = lp.shape
-    row = kl_div(np.exp(lp), np.exp(lq)).sum(axis=-1)  # (S, N, L): KL of the next-token conditionals
+    # (S, N, L): KL of the next-token conditionals; each term p ln(p/q) − p + q is ≥ 0 in exact
+    # arithmetic, so a term that rounds below 0 (by ~1e-18) is 0.
+    row = np.maximum(kl_div(np.exp(lp), np.exp(lq)), 0.0).sum(axis=-1)
     picked = np.take_along_axis(lp, seqs[None, :, 1:, None].numpy().repeat(S, 0), axis=-1)[..., 0]
     prefix = np.concatenate([np.zeros((S, N, 1)), np.cumsum(picked, axis=-1)[:, :, :-1]], axis=-1)
     weight = np.exp(prefix) / float(V) ** (L - np.arange(L))
