@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, provenance, write_experiment_report
+from exact.core.limits import LimitError, max_bytes
 from learned.finetunability.config import OPTIMIZERS, FinetuneConfig, finetune_preset
 from learned.finetunability.equality import function_distance, prove_equal
 from learned.finetunability.finetune import FinetuneTrace, finetune, stack
@@ -42,7 +43,7 @@ from learned.nn.model import Transformer
 from learned.rule_extrapolation.config import RunConfig, apply_overrides, preset
 from learned.rule_extrapolation.data import sentence_set
 from learned.rule_extrapolation.losses import exact_test_loss
-from learned.rule_extrapolation.train import load_model, train
+from learned.rule_extrapolation.train import estimate_step_bytes, load_model, train
 
 __all__ = ["ARMS", "REPORT_STEM", "parametrisations", "render_markdown", "reproduce_finetunability"]
 
@@ -77,6 +78,33 @@ def parametrisations(
         out[f"relu-{a:g}"] = (functools.partial(_rescale, alpha=a), {"alpha": a})
     out["permute"] = (lambda m: permute(m, cfg.permute_seed), {"seed": cfg.permute_seed})
     return out
+
+
+def _check_memory(cfg: FinetuneConfig, base: RunConfig) -> None:
+    """Refuse, before any training, a fine-tuning step above the memory limit (:func:`estimate_step_bytes`).
+
+    The largest steps: every same-shape parametrisation and arm stacked, and the widened models;
+    float64 doubles each. The pretraining runs check their own steps in :func:`train`.
+    """
+    n_same = len([n for n in parametrisations(cfg, base.model.norm_first) if not n.startswith(("widen", "deepen"))])
+    members = n_same * len(cfg.seeds) + len(ARMS) * len(cfg.arm_seeds)
+    m = cfg.widen_factor
+    wide = {
+        "model.d_model": base.model.d_model * m,
+        "model.n_heads": base.model.n_heads * m,
+        "model.d_ff": base.model.d_ff * m,
+        "model.pe_repeat": base.model.pe_repeat * m,
+    }
+    scale = 2 if cfg.dtype == "float64" else 1
+    for over, count, what in (({}, members, f"{members} stacked models"), (wide, len(cfg.seeds), f"the ×{m} widened")):
+        one = apply_overrides(base, {"data.n_max": cfg.n_max, "train.seeds": (0,), "train.variant": "ml", **over})
+        need, limit = scale * count * estimate_step_bytes(one), max_bytes()  # linear in the models
+        if need > limit:
+            raise LimitError(
+                f"finetune.n_max={cfg.n_max}, {len(cfg.seeds)} seeds ({what}), finetune.dtype={cfg.dtype}: one "
+                f"fine-tuning step needs at least {need / 2**30:.3g} GiB, above the memory limit {limit / 2**30:.3g} "
+                "GiB (fewer seeds or parametrisations, a shorter finetune.n_max, or raise NONIDENT_MAX_BYTES)"
+            )
 
 
 def _pretrain(
@@ -151,6 +179,7 @@ def reproduce_finetunability(
     cfg = finetune_preset(preset_name, ft_over)
     base = preset(cfg.pretrain_preset, **{k: v for k, v in over.items() if not k.startswith("finetune.")})
     dev = resolve_device(device)
+    _check_memory(cfg, base)
     check_writable_dir(runs, "runs")
     out = check_writable_dir(reports, "reports")
     t0 = time.monotonic()

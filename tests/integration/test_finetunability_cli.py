@@ -59,6 +59,7 @@ def test_the_tiny_reproduction_writes_a_checked_report_set(capsys, tmp_path):
         (["--set", "finetune.nope=1"], "finetune.nope"),
         (["--set", "finetune.seeds=0-2000"], "more than 1024 seeds"),
         (["--set", "model.d_model=7"], "model.d_model"),
+        (["--set", "finetune.n_max=200", "--set", "finetune.seeds=0-300"], "above the memory limit"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(capsys, tmp_path, argv, flag):
