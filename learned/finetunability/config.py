@@ -31,7 +31,7 @@ class FinetuneConfig:
     stop at their ``data.n_max``), trained full-batch (every sentence once per step, the
     same batch for every model) for ``steps`` steps with a constant learning rate, no
     dropout, in ``dtype`` (float64 by default: fine-tuning amplifies rounding, and in float64 the
-    permuted copies — equal in exact arithmetic at every step — stay within ~1e-13 nats of each
+    permuted copies — equal in exact arithmetic at every step — stay within ~1e-16 nats of each
     other, where float32 lets them drift to ~1e-6). The probe is a logistic regression of "#a > #b" on the frozen final features
     of every string ``SOS w`` with ``w ∈ {a, b}^{1..probe_length}``, trained from zero on a
     seeded half of them for ``probe_steps`` steps with the same optimiser kind.

@@ -209,7 +209,7 @@ def reproduce_finetunability(
     )
 
     probe = probe_data(cfg.probe_length, cfg.probe_seed)
-    dtype = getattr(torch, cfg.dtype)  # fine-tuning precision: float64 keeps rounding drift ~1e-13 (docs)
+    dtype = getattr(torch, cfg.dtype)  # fine-tuning precision: float64 keeps the rounding drift ~1e-16 (docs)
     ml_ft = copy.deepcopy(ml).to(dtype)
     arms_ft = {a: copy.deepcopy(m).to(dtype) for a, m in arms.items()}
     S, n_arm = len(cfg.seeds), len(cfg.arm_seeds)
