@@ -33,7 +33,7 @@ from scipy.special import kl_div
 from exact.core.limits import check_work
 from exact.core.records import Record
 from exact.core.tokens import SOS
-from exact.core.validate import InputError, check_int
+from exact.core.validate import InputError, InputTypeError, check_int
 from learned.finetunability.transforms import deepen, permute, rescale_relu, widen
 from learned.nn.model import Transformer
 
@@ -66,8 +66,9 @@ class EqualityProof(Record, at="equality proof"):
 
     @property
     def equal(self) -> bool:
-        """Float64 logits within :attr:`tolerance` and the float64 KL at most :attr:`tolerance`."""
-        return self.max_logit_diff_float64 <= self.tolerance and self.kl_float64 <= self.tolerance
+        """Float64 logits and KL within :attr:`tolerance`, and the float32 model finite (not NaN or inf)."""
+        finite32 = math.isfinite(self.max_logit_diff_float32) and math.isfinite(self.kl_float32)
+        return self.max_logit_diff_float64 <= self.tolerance and self.kl_float64 <= self.tolerance and finite32
 
 
 def _all_sequences(vocab_size: int, length: int) -> torch.Tensor:
@@ -135,9 +136,12 @@ def function_distance(p: Transformer, q: Transformer, *, length: int = 5) -> Fun
     """
     for name, m in (("p", p), ("q", q)):
         if not isinstance(m, Transformer):
-            raise InputError(f"{name} must be a learned Transformer, got {type(m).__name__}")
+            raise InputTypeError(f"{name} must be a learned Transformer, got {type(m).__name__}")
     if p.n_models != q.n_models or p.vocab_size != q.vocab_size:
-        raise InputError(f"p and q need as many members and one vocabulary, got {p.n_models} and {q.n_models}")
+        raise InputError(
+            f"p and q need as many members and one vocabulary, got {p.n_models} and {q.n_models} members, "
+            f"vocabularies {p.vocab_size} and {q.vocab_size}"
+        )
     L = _check_length(length, max((p, q), key=lambda m: m.cfg.d_model * m.cfg.d_ff * m.cfg.n_layers))
     seqs = _all_sequences(p.vocab_size, L)
     lp, lq = _logits(p, seqs), _logits(q, seqs)
@@ -158,13 +162,18 @@ def prove_equal(
     ``transform`` is applied twice: to ``original`` (float32) and to a float64 copy of it.
     """
     if not isinstance(original, Transformer):
-        raise InputError(f"original must be a learned Transformer, got {type(original).__name__}")
+        raise InputTypeError(f"original must be a learned Transformer, got {type(original).__name__}")
+    if not callable(transform):
+        raise InputTypeError(f"transform must be a callable (model → model), got {type(transform).__name__}")
     L = _check_length(length, original)
     n = original.vocab_size**L
     seqs = _all_sequences(original.vocab_size, L)
     o64 = copy.deepcopy(original).double()
     logit_o32, logit_o64 = _logits(original, seqs), _logits(o64, seqs)
-    logit_t32, logit_t64 = _logits(transform(original), seqs), _logits(transform(o64), seqs)
+    t32, t64 = transform(original), transform(o64)
+    if not (isinstance(t32, Transformer) and isinstance(t64, Transformer)):
+        raise InputTypeError(f"transform must return a learned Transformer, got {type(t32).__name__}")
+    logit_t32, logit_t64 = _logits(t32, seqs), _logits(t64, seqs)
     return EqualityProof(
         transformation=name or getattr(transform, "__name__", "transform"),
         parameters=dict(parameters or {}),

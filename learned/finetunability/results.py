@@ -27,8 +27,8 @@ from learned.finetunability.equality import EqualityProof
 
 __all__ = ["DIFFERENT", "ROUNDING", "Curve", "Difference", "FinetunabilityReport", "paired_difference"]
 
-#: Differences smaller than this (in the metric's unit) are rounding, not divergence: the exact KL
-#: is computed from float32 logits, and the report prints KL to 1e-6 nats per target.
+#: Differences smaller than this (in the metric's unit) are rounding, not divergence (the report
+#: prints KL with three significant digits, and KL per target of a fine-tuned model is ≥ 1e-4).
 ROUNDING = 1e-6
 #: Two fine-tuned models are *different functions* when the KL between their distributions of
 #: the ``proof_length`` tokens after SOS exceeds this (nats). Fine-tuning runs in float64, where
@@ -84,12 +84,18 @@ def paired_difference(
 ) -> Difference:
     """The paired difference with a 95 % Student-t interval over seeds.
 
-    Divergent ("beyond seed noise", the direction of the difference is the same across seeds) when the interval excludes zero **and** the mean
+    Divergent ("beyond seed noise") when the interval excludes zero **and** the mean
     difference exceeds :data:`ROUNDING`; with one seed there is no interval (``low = high = None``).
+    The interval is per comparison, not corrected for the several comparisons of a report.
     """
-    d = np.asarray(values, dtype=float) - np.asarray(reference, dtype=float)
-    if d.size == 0 or d.shape != np.shape(reference):
-        raise InputError(f"paired_difference needs equally many values and references, got {len(values)}")
+    v, r = np.asarray(values, dtype=float), np.asarray(reference, dtype=float)
+    if v.size == 0 or v.shape != r.shape:
+        raise InputError(
+            f"paired_difference needs equally many values and references, got {len(values)} and {len(reference)}"
+        )
+    d = v - r
+    if not np.all(np.isfinite(d)):
+        raise InputError(f"paired_difference of {name!r} / {metric!r}: a difference is not finite ({d.tolist()})")
     mean = float(d.mean())
     if d.size < 2:
         return Difference(name, optimizer, metric, tuple(d.tolist()), mean, None, None, False)

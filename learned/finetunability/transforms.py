@@ -50,7 +50,10 @@ from exact.core.rng import generator
 from exact.core.validate import InputError, InputTypeError, check_int, is_number
 from learned.nn.model import Block, Transformer, init_generators
 
-__all__ = ["TRANSFORMS", "deepen", "grow_randomly", "permute", "rescale_relu", "widen"]
+__all__ = ["ALPHA_RANGE", "TRANSFORMS", "deepen", "grow_randomly", "permute", "rescale_relu", "widen"]
+
+#: The α that :func:`rescale_relu` accepts: beyond it float32 weights lose the function (overflow, underflow).
+ALPHA_RANGE = (2.0**-20, 2.0**20)
 
 #: The function-preserving transformations, by name.
 TRANSFORMS = ("widen", "deepen", "rescale_relu", "permute")
@@ -132,7 +135,8 @@ def deepen(model: Transformer, blocks: int = 1, *, at: int | None = None, seed: 
             "which is LN(x) for a zero branch, and LayerNorm is not the identity on the previous block's "
             "output, so no new block is function-preserving"
         )
-    return _deepen(model, k, _check_position(at, model.cfg.n_layers), seed, zero=True)
+    s = check_int(seed, "seed", minimum=0, maximum=2**62)
+    return _deepen(model, k, _check_position(at, model.cfg.n_layers), s, zero=True)
 
 
 def _deepen(model: Transformer, k: int, at: int, seed: int, *, zero: bool) -> Transformer:
@@ -140,7 +144,7 @@ def _deepen(model: Transformer, k: int, at: int, seed: int, *, zero: bool) -> Tr
     old = [cast(Block, b) for b in model.blocks]
     fresh = [cast(Block, b) for b in new.blocks]
     order = old[:at] + [None] * k + old[at:]
-    gens = init_generators([int(seed) + j for j in range(model.n_models)])
+    gens = init_generators([seed + j for j in range(model.n_models)])
     with torch.no_grad():
         for name in ("embed", "w_head", "b_head", "lnf_w", "lnf_b"):
             src, dst = getattr(model, name), getattr(new, name)
@@ -159,6 +163,8 @@ def _deepen(model: Transformer, k: int, at: int, seed: int, *, zero: bool) -> Tr
 
 
 def _alphas(alpha: float | Sequence[float], n_layers: int) -> list[float]:
+    if not (is_number(alpha) or isinstance(alpha, (list, tuple))):
+        raise InputTypeError(f"alpha must be a number or one number per layer, got {alpha!r}")
     values: list[Any] = [alpha] * n_layers if is_number(alpha) else list(cast(Sequence[float], alpha))
     if not all(is_number(a) for a in values):
         raise InputTypeError(f"alpha must be a number or one number per layer, got {alpha!r}")
@@ -167,6 +173,11 @@ def _alphas(alpha: float | Sequence[float], n_layers: int) -> list[float]:
     for a in values:
         if not (math.isfinite(float(a)) and float(a) > 0):
             raise InputError(f"alpha must be finite and > 0 (ReLU is positively homogeneous only), got {a!r}")
+        if not ALPHA_RANGE[0] <= float(a) <= ALPHA_RANGE[1]:
+            raise InputError(
+                f"alpha={a!r} is outside [2^-20, 2^20]: float32 weights would overflow or underflow, so the "
+                "rescaled model would not compute the same function"
+            )
     return [float(a) for a in values]
 
 
@@ -188,7 +199,7 @@ def rescale_relu(model: Transformer, alpha: float | Sequence[float] = 2.0) -> Tr
 def permutations(model: Transformer, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The (head, unit) permutations :func:`permute` applies to each layer, drawn from ``seed``."""
     rng = generator(check_int(seed, "seed", minimum=0), "permute")
-    cfg = model.cfg
+    cfg = _check_model(model).cfg
     return [(rng.permutation(cfg.n_heads), rng.permutation(cfg.d_ff)) for _ in range(cfg.n_layers)]
 
 
@@ -223,6 +234,9 @@ def grow_randomly(model: Transformer, kind: str, *, seed: int = 0, scale: float 
     weight matrix are filled with ``N(0, scale²)`` noise.
     """
     model = _check_model(model)
+    seed = check_int(seed, "seed", minimum=0, maximum=2**62)
+    if not (is_number(scale) and math.isfinite(float(scale)) and float(scale) > 0):
+        raise InputError(f"scale must be finite and > 0 (a zero growth is no control), got {scale!r}")
     if kind == "deepen":
         if not model.cfg.norm_first:
             raise InputError("grow_randomly(kind='deepen') needs a pre-LN model (model.norm_first=true)")
@@ -230,7 +244,7 @@ def grow_randomly(model: Transformer, kind: str, *, seed: int = 0, scale: float 
     if kind != "widen":
         raise InputError(f"kind must be 'widen' or 'deepen', got {kind!r}")
     new = widen(model, 2)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for blk in new.blocks:
             b = cast(Block, blk)

@@ -141,8 +141,9 @@ def _diverges(tuned: dict[str, dict[str, Any]], kl: dict[str, dict[str, list[flo
             {"KL to the fine-tuned original, per seed (nats)": list(dist.kl), "threshold": DIFFERENT},
         )
     d = paired_difference(name, "adamw", "kl_per_token", kl["adamw"][name], kl["adamw"]["original"])
-    parts["adamw: downstream KL differs beyond seed noise"] = Check.numeric(
-        d.divergent,
+    lower = d.divergent and d.high is not None and d.high < 0
+    parts["adamw: downstream KL lower beyond seed noise"] = Check.numeric(
+        lower,
         {"per-seed difference (nats/target)": list(d.deltas), "mean": d.mean, "95 % interval": [d.low, d.high]},
     )
     return Check.all_of(parts)
@@ -156,8 +157,8 @@ def _diverges(tuned: dict[str, dict[str, Any]], kl: dict[str, dict[str, list[flo
         "each pretrained transformer — the same function at step 0 — ends as a different function than the "
         f"fine-tuned original for every seed, under SGD and under AdamW (KL above {DIFFERENT:g} nats between "
         "their distributions of the proof's length), and under AdamW at a lower exact downstream KL beyond "
-        "seed noise (the paired 95 % t-interval over seeds excludes 0 and the mean difference exceeds the "
-        "report's rounding)."
+        "seed noise (the paired 95 % t-interval over seeds lies below 0 — per comparison, not corrected for "
+        "the report's other comparisons — and the mean difference exceeds the report's rounding)."
     ),
     method=(
         "the fine-tuned parameters in reports/finetunability-models.pt (SHA-256 checked against "

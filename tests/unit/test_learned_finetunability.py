@@ -18,7 +18,7 @@ from exact.core.kl import kl_terms
 from exact.core.tokens import SOS
 from exact.core.validate import InputError
 from learned.finetunability.config import FinetuneConfig, finetune_preset
-from learned.finetunability.equality import TOLERANCE, apply_transform, prove_equal
+from learned.finetunability.equality import TOLERANCE, EqualityProof, apply_transform, function_distance, prove_equal
 from learned.finetunability.finetune import finetune, stack
 from learned.finetunability.probe import linear_probe, probe_data
 from learned.finetunability.results import ROUNDING, paired_difference
@@ -175,11 +175,22 @@ class TestRefusals:
             (lambda m: deepen(m, 1, at=5), "at=5 is above the limit 2"),
             (lambda m: permute(m, -1), "seed must be an integer ≥ 0"),
             (lambda m: grow_randomly(m, "shrink"), "kind must be"),
+            (lambda m: grow_randomly(m, "widen", scale=0.0), "scale must be finite and > 0"),
+            (lambda m: rescale_relu(m, 1e-46), "outside \\[2\\^-20, 2\\^20\\]"),
+            (lambda m: rescale_relu(m, 1e39), "would overflow or underflow"),
+            (lambda m: deepen(m, 1, seed=-1), "seed must be an integer ≥ 0"),
+            (lambda m: function_distance(m, stack([m, m])), "as many members"),
         ],
     )
     def test_bad_parameters(self, call, match):
         with pytest.raises(InputError, match=match):
             call(Transformer(SMALL))
+
+    def test_a_non_finite_float32_model_is_never_equal(self):
+        kw = dict(transformation="t", parameters={}, length=1, sequences=5, max_logit_diff_float64=0.0, kl_float64=0.0)
+        assert EqualityProof(**kw, max_logit_diff_float32=0.0, kl_float32=0.0, tolerance=TOLERANCE).equal
+        assert not EqualityProof(**kw, max_logit_diff_float32=math.nan, kl_float32=0.0, tolerance=TOLERANCE).equal
+        assert not EqualityProof(**kw, max_logit_diff_float32=0.0, kl_float32=math.inf, tolerance=TOLERANCE).equal
 
     def test_bad_types(self):
         with pytest.raises(TypeError, match="model must be a learned Transformer"):
@@ -188,6 +199,20 @@ class TestRefusals:
             rescale_relu(Transformer(SMALL), "2")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="factor"):
             widen(Transformer(SMALL), 2.0)  # type: ignore[arg-type]
+        m = Transformer(SMALL)
+        for bad in (None, True, "x"):
+            with pytest.raises(TypeError, match="alpha must be a number"):
+                rescale_relu(m, bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="seed must be an integer"):
+            deepen(m, 1, seed=1.7)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="transform must be a callable"):
+            prove_equal(m, "widen")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="transform must return a learned Transformer"):
+            prove_equal(m, lambda _: None)  # type: ignore[arg-type,return-value]
+        with pytest.raises(TypeError, match="original must be a learned Transformer"):
+            prove_equal("m", widen)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="model must be a learned Transformer"):
+            permutations(None, 0)  # type: ignore[arg-type]
 
 
 def _grads(model: Transformer, batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -319,8 +344,10 @@ class TestStatistics:
         assert not paired_difference("p", "sgd", "kl", [1.0, -1.0, 0.5], [0.0] * 3).divergent  # noise
         one = paired_difference("p", "sgd", "kl", [1.0], [0.0])
         assert one.low is None and one.high is None and not one.divergent
-        with pytest.raises(InputError, match="equally many"):
-            paired_difference("p", "sgd", "kl", [1.0, 2.0], [0.0])
+        with pytest.raises(InputError, match="equally many values and references, got 2 and 3"):
+            paired_difference("p", "sgd", "kl", [1.0, 2.0], [0.0, 1.0, 2.0])
+        with pytest.raises(InputError, match="not finite"):
+            paired_difference("p", "sgd", "kl", [1.0, math.nan], [0.0, 1.0])
 
 
 class TestConfig:
