@@ -3,7 +3,8 @@
 Subpackages by concept (docs/design.md): :mod:`learned.nn` (the seed-batched
 transformer, its hook points, the predictor adapter and device selection, shared
 by every experiment) and one package per experiment — :mod:`learned.rule_extrapolation`
-(case study 1, experiment E1 on aⁿbⁿ). The public names below are imported lazily,
+(case study 1, experiment E1 on aⁿbⁿ) and :mod:`learned.finetunability` (case study 3,
+function-preserving reparametrisations and fine-tuning; docs/finetunability.md). The public names below are imported lazily,
 so ``import learned`` does not load torch until one is used.
 
 A trained model speaks the same :class:`exact.Predictor` interface as the exact

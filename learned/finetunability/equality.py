@@ -34,20 +34,13 @@ from exact.core.limits import check_work
 from exact.core.records import Record
 from exact.core.tokens import SOS
 from exact.core.validate import InputError, InputTypeError, check_int
-from learned.finetunability.transforms import deepen, permute, rescale_relu, widen
+from learned.finetunability.transforms import TRANSFORMS
 from learned.nn.model import Transformer
 
 __all__ = ["TOLERANCE", "EqualityProof", "FunctionDistance", "apply_transform", "function_distance", "prove_equal"]
 
 #: Largest float64 logit difference (and KL) accepted as "the same function".
 TOLERANCE = 1e-10
-
-_BY_NAME: dict[str, Callable[..., Transformer]] = {
-    "widen": widen,
-    "deepen": deepen,
-    "rescale_relu": rescale_relu,
-    "permute": permute,
-}
 
 
 @dataclass(frozen=True)
@@ -198,8 +191,8 @@ def apply_transform(
     >>> wide.cfg.d_model, proof.equal
     (32, True)
     """
-    if name not in _BY_NAME:
-        raise InputError(f"name must be one of {tuple(_BY_NAME)}, got {name!r}")
-    fn = _BY_NAME[name]
+    if name not in TRANSFORMS:
+        raise InputError(f"name must be one of {tuple(TRANSFORMS)}, got {name!r}")
+    fn = TRANSFORMS[name]
     proof = prove_equal(model, lambda m: fn(m, **parameters), length=length, name=name, parameters=parameters)
     return fn(model, **parameters), proof

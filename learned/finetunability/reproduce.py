@@ -231,7 +231,7 @@ def reproduce_finetunability(
                 found += _curves(tr, {n: (list(range(S)), cfg.seeds)}, optimizer)
                 tuned[n] = tr.model
         for c in found:  # how far each fine-tuned parametrisation ends from the fine-tuned original
-            if c.name in params:
+            if c.name in params and c.name != "original":
                 dist = function_distance(tuned["original"], tuned[c.name], length=cfg.proof_length)
                 c = dataclasses.replace(c, function_kl=dist.kl, function_logit_diff=dist.max_logit_diff)
             curves.append(c)

@@ -44,7 +44,8 @@ class Curve(Record, at="curve"):
 
     ``function_kl`` / ``function_logit_diff``: per seed, the KL from the fine-tuned original to this
     fine-tuned model over every sequence of the proof's length after SOS, and their largest logit
-    difference (:func:`~learned.finetunability.equality.function_distance`); empty for the arms.
+    difference (:func:`~learned.finetunability.equality.function_distance`); empty for the original and
+    the arms.
     """
 
     name: str

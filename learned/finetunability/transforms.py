@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -54,9 +54,6 @@ __all__ = ["ALPHA_RANGE", "TRANSFORMS", "deepen", "grow_randomly", "permute", "r
 
 #: The α that :func:`rescale_relu` accepts: beyond it float32 weights lose the function (overflow, underflow).
 ALPHA_RANGE = (2.0**-20, 2.0**20)
-
-#: The function-preserving transformations, by name.
-TRANSFORMS = ("widen", "deepen", "rescale_relu", "permute")
 
 
 def _check_model(model: object) -> Transformer:
@@ -254,3 +251,12 @@ def grow_randomly(model: Transformer, kind: str, *, seed: int = 0, scale: float 
                 w[:, :n_in, n_out:] += noise[:, :n_in, n_out:]
                 w[:, n_in:, :n_out] += noise[:, n_in:, :n_out]
     return new
+
+
+#: The function-preserving transformations, by name (:func:`~learned.finetunability.equality.apply_transform`).
+TRANSFORMS: dict[str, Callable[..., Transformer]] = {
+    "widen": widen,
+    "deepen": deepen,
+    "rescale_relu": rescale_relu,
+    "permute": permute,
+}

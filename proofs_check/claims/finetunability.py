@@ -127,15 +127,13 @@ def check_function_preserving(*, artifacts: Path) -> Outcome:
     )
 
 
-def _downstream_kl(entry: dict[str, Any], law: Any) -> list[float]:
-    return exact_test_loss(_model(entry), law).kl_per_token.tolist()
-
-
-def _diverges(tuned: dict[str, dict[str, Any]], kl: dict[str, dict[str, list[float]]], name: str, length: int) -> Check:
+def _diverges(
+    tuned: dict[str, dict[str, Transformer]], kl: dict[str, dict[str, list[float]]], name: str, length: int
+) -> Check:
     """Different functions after fine-tuning under both optimisers, and beyond seed noise under AdamW."""
     parts = {}
     for opt in OPTIMIZERS:
-        dist = function_distance(_model(tuned[opt]["original"]), _model(tuned[opt][name]), length=length)
+        dist = function_distance(tuned[opt]["original"], tuned[opt][name], length=length)
         parts[f"{opt}: different functions"] = Check.numeric(
             min(dist.kl) > DIFFERENT,
             {"KL to the fine-tuned original, per seed (nats)": list(dist.kl), "threshold": DIFFERENT},
@@ -174,9 +172,9 @@ def check_finetuning_divergence(*, artifacts: Path) -> Outcome:
     models, doc = _load(artifacts)
     cfg = FinetuneConfig.from_dict(models["finetune_config"])
     law = sentence_set(DataConfig(n_max=cfg.n_max))
-    tuned = models["finetuned"]
+    tuned = {opt: {name: _model(e) for name, e in models["finetuned"][opt].items()} for opt in OPTIMIZERS}
     divergent = f"widen-{cfg.widen_factor}"
-    kl = {opt: {name: _downstream_kl(tuned[opt][name], law) for name in tuned[opt]} for opt in OPTIMIZERS}
+    kl = {opt: {n: exact_test_loss(m, law).kl_per_token.tolist() for n, m in tuned[opt].items()} for opt in OPTIMIZERS}
     gaps = [
         abs(a - b)
         for opt in OPTIMIZERS

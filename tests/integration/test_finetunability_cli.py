@@ -37,7 +37,12 @@ def test_the_tiny_reproduction_writes_a_checked_report_set(capsys, tmp_path):
     doc = FinetunabilityReport.from_dict(json.loads((rep / "finetunability.json").read_text()))
     assert doc.preset == "tiny" and all(p.equal for p in doc.proofs) and not any(c.equal for c in doc.controls)
     assert {c.name for c in doc.curves} >= {"original", "widen-2", "deepen-1", "relu-4", "permute", "oracle"}
-    assert all(len(c.function_kl) == 2 for c in doc.curves if c.name not in ("adversarial", "oracle"))
+    assert all(len(c.function_kl) == 2 for c in doc.curves if c.name not in ("original", "adversarial", "oracle"))
+    # At step 0 every parametrisation is the original's function, so its greedy completions are the original's.
+    for opt in ("sgd", "adamw"):
+        ref = doc.curve("original", opt)
+        assert all(c.r1_before == ref.r1_before for c in doc.curves if c.optimizer == opt and c.seeds == ref.seeds)
+        assert doc.curve("original", opt).r1_before == doc.curve("original", "sgd").r1_before
     assert max(doc.curve("permute", "adamw").function_kl) < 1e-8 < min(doc.curve("widen-2", "adamw").function_kl)
     assert doc.provenance["config"] == doc.config and doc.config["steps"] == 6
     # The equality claim recomputes the proofs from the saved pretrained models and passes.
