@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from exact.core.tokens import PAD, VOCAB_SIZE
 from exact.core.validate import is_integer, is_number, require, require_type
 
 __all__ = ["POSITIONS", "ModelConfig"]
@@ -31,7 +32,9 @@ class ModelConfig:
     position of row b — the official model has no positional encoding, and its
     output depends on where a sequence sits in the batch. ``clone_layers``:
     every block starts from the same initial weights, as ``nn.TransformerEncoder``
-    deep-copies one layer in the official code. ``pe_repeat``: the positional
+    deep-copies one layer in the official code. ``vocab_size``: 5 for aⁿbⁿ (a, b, SOS, EOS,
+    PAD); any other vocabulary (e.g. a GINC mixture's symbols) needs ``mask_pad_keys=False``,
+    since id 4 is then an ordinary token. ``pe_repeat``: the positional
     table is the sinusoidal table of width ``d_model / pe_repeat`` tiled
     ``pe_repeat`` times — what a model widened function-preservingly by that
     factor needs (:func:`learned.finetunability.transforms.widen`); 1 is the
@@ -74,7 +77,14 @@ class ModelConfig:
             "finite and ≥ 0",
         )
         require(self.positions in POSITIONS, "model.positions", self.positions, f"one of {POSITIONS}")
-        require(self.vocab_size == 5, "model.vocab_size", self.vocab_size, "5 (a, b, SOS, EOS, PAD)")
+        require(self.vocab_size >= 2, "model.vocab_size", self.vocab_size, "at least 2 tokens")
+        require(
+            not self.mask_pad_keys or self.vocab_size == VOCAB_SIZE,
+            "model.mask_pad_keys",
+            self.mask_pad_keys,
+            f"False unless vocab_size = {VOCAB_SIZE} (the aⁿbⁿ ids, where PAD = {PAD} is padding; in another "
+            f"vocabulary id {PAD} is an ordinary token)",
+        )
 
     def n_parameters(self) -> int:
         """Parameters of one model (matches the official counts for post-LN, docs/paper.md §5.2)."""

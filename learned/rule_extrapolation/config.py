@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from exact.core.tokens import VOCAB_SIZE
 from exact.core.validate import InputError, is_integer, is_number, require, require_type
 from learned.nn.config import ModelConfig
 
@@ -178,6 +179,12 @@ class RunConfig:
     preset: str = "paper"
 
     def __post_init__(self) -> None:
+        require(
+            self.model.vocab_size == VOCAB_SIZE,
+            "model.vocab_size",
+            self.model.vocab_size,
+            f"{VOCAB_SIZE} for aⁿbⁿ (a, b, SOS, EOS, PAD)",
+        )
         require(
             self.train.prompt_length <= 2 * self.data.n_max,
             "train.prompt_length",

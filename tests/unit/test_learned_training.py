@@ -116,8 +116,8 @@ class TestConfig:
             DataConfig(rho="0.5")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="train.seeds"):
             TrainConfig(seeds=(2**64,))
-        with pytest.raises(ValueError, match="model.vocab_size must be 5"):
-            preset("cpu", **{"model.vocab_size": 7})
+        with pytest.raises(ValueError, match="model.vocab_size must be 5 for aⁿbⁿ"):
+            preset("cpu", **{"model.vocab_size": 7, "model.mask_pad_keys": False})
         with pytest.raises(ValueError, match="model.positions must be one of"):
             preset("cpu", **{"model.positions": "rotary"})
 
@@ -421,3 +421,31 @@ class TestTypedResults:
         row["extrapolation"]["r1_lower"] = None
         with pytest.raises(ValueError, match="extrapolation.r1_lower must be a number"):
             SeedEvaluation.from_dict(row)
+
+
+class TestModelVocabulary:
+    """The network takes any vocabulary (e.g. a GINC mixture's symbols); aⁿbⁿ runs keep the five ids."""
+
+    def test_a_larger_vocabulary_trains_and_answers_on_every_token(self):
+        import torch
+
+        from learned.nn.model import Transformer
+
+        cfg = ModelConfig(d_model=8, n_heads=2, d_ff=16, n_layers=1, vocab_size=12, mask_pad_keys=False)
+        model = Transformer(cfg, seeds=(0, 1))
+        x = torch.tensor([[0, 4, 11, 7], [4, 4, 4, 4]])  # id 4 is an ordinary token here
+        logits = model(x)
+        assert logits.shape == (2, 2, 4, 12)
+        assert torch.isfinite(logits).all()
+        # id 4 is not masked: changing an earlier 4 changes later logits
+        y = x.clone()
+        y[1, 0] = 3
+        assert not torch.allclose(model(y)[:, 1, 1:], logits[:, 1, 1:])
+
+    def test_pad_masking_and_vocabulary_errors_name_the_field(self):
+        with pytest.raises(ValueError, match="model.mask_pad_keys must be False unless vocab_size = 5"):
+            ModelConfig(vocab_size=12)
+        with pytest.raises(ValueError, match="model.vocab_size must be at least 2"):
+            ModelConfig(vocab_size=1, mask_pad_keys=False)
+        with pytest.raises(TypeError, match="model.vocab_size must be an integer"):
+            ModelConfig(vocab_size=12.0, mask_pad_keys=False)  # type: ignore[arg-type]
