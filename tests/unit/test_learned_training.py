@@ -437,10 +437,13 @@ class TestModelVocabulary:
         logits = model(x)
         assert logits.shape == (2, 2, 4, 12)
         assert torch.isfinite(logits).all()
-        # id 4 is not masked: changing an earlier 4 changes later logits
-        y = x.clone()
-        y[1, 0] = 3
-        assert not torch.allclose(model(y)[:, 1, 1:], logits[:, 1, 1:])
+        # id 4 is not masked as a key: position 2 reads position 1 only through attention, so
+        # editing id 4's embedding changes position 2's logits (a masked key would leave them equal)
+        x = torch.tensor([[7, 4, 9]])
+        before = model(x)[:, 0, 2]
+        with torch.no_grad():
+            model.embed[:, 4] += torch.linspace(-1.0, 1.0, 8)  # non-uniform: LayerNorm removes a uniform shift
+        assert not torch.allclose(model(x)[:, 0, 2], before)
 
     def test_pad_masking_and_vocabulary_errors_name_the_field(self):
         with pytest.raises(ValueError, match="model.mask_pad_keys must be False unless vocab_size = 5"):
