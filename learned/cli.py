@@ -1,4 +1,4 @@
-"""``nonident train anbn``, ``nonident evaluate RUN_DIR`` and ``nonident reproduce rule-extrapolation``."""
+"""``nonident train anbn``, ``nonident evaluate RUN_DIR`` and ``nonident reproduce rule-extrapolation|icl|finetunability``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from learned.rule_extrapolation.config import PRESETS, VARIANTS, parse_seeds, pr
 
 __all__ = ["EXPERIMENTS", "add_parsers", "main"]
 
-#: What ``nonident reproduce`` runs: case study 1 (rule extrapolation) and case study 3 (fine-tunability).
-EXPERIMENTS = ("rule-extrapolation", "finetunability")
+#: What ``nonident reproduce`` runs: case study 1 (rule extrapolation), 2 (in-context learning) and 3
+#: (fine-tunability).
+EXPERIMENTS = ("rule-extrapolation", "icl", "finetunability")
+#: Every preset name of some experiment (each experiment checks its own).
+REPRODUCE_PRESETS = ("cpu", "paper", "ginc", "tiny")
 
 
 def _overrides(items: list[str]) -> dict[str, object]:
@@ -26,12 +29,13 @@ def _overrides(items: list[str]) -> dict[str, object]:
     return out
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, presets: tuple[str, ...] = tuple(PRESETS), help_text: str = "") -> None:
     p.add_argument(
         "--preset",
         default="cpu",
-        choices=tuple(PRESETS),
-        help="cpu: N = 16, small pre-LN model, minutes on a laptop; paper: the official sizes (GPU); "
+        choices=presets,
+        help=help_text
+        or "cpu: N = 16, small pre-LN model, minutes on a laptop; paper: the official sizes (GPU); "
         "tiny: a smoke test (default cpu)",
     )
     p.add_argument(
@@ -138,6 +142,21 @@ def _run_finetunability(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_icl(args: argparse.Namespace) -> int:
+    from learned.icl.config import PRESETS as ICL_PRESETS
+    from learned.icl.report import render_markdown
+    from learned.icl.reproduce import reproduce_icl
+
+    if args.preset not in ICL_PRESETS:
+        raise CliError(f"--preset must be one of {', '.join(ICL_PRESETS)} for icl, got {args.preset!r}")
+    report = reproduce_icl(args.preset, **_reproduce_options(args))
+    if args.json:
+        print_json({k: v for k, v in report.as_dict().items() if k not in ("documents", "history")})
+    else:
+        print(render_markdown(report))
+    return 0
+
+
 def _run_reproduce(args: argparse.Namespace) -> int:
     from learned.rule_extrapolation.reproduce import render_markdown, reproduce_rule_extrapolation
 
@@ -148,6 +167,10 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     )
     if args.experiment == "finetunability":
         return _run_finetunability(args)
+    if args.experiment == "icl":
+        return _run_icl(args)
+    if args.preset not in PRESETS:
+        raise CliError(f"--preset must be one of {', '.join(PRESETS)} for rule-extrapolation, got {args.preset!r}")
     report = reproduce_rule_extrapolation(args.preset, **_reproduce_options(args))
     if args.json:
         print_json(
@@ -202,9 +225,12 @@ def add_parsers(sub: Any) -> None:
         description="rule-extrapolation: train ml/adversarial/oracle, evaluate, write "
         "OUT/rule-extrapolation.{md,json,png} and the selected models. finetunability: pretrain, "
         "reparametrise function-preservingly, prove equality, fine-tune with SGD and AdamW, write "
-        "OUT/finetunability.{md,json,png} and the models (presets cpu, tiny; --set finetune.KEY=VALUE).",
+        "OUT/finetunability.{md,json,png} and the models (presets cpu, tiny; --set finetune.KEY=VALUE). "
+        "icl: train on documents of a GINC mixture, measure the exact KL to the Bayes predictor and the "
+        "in-context accuracy of the models, p and q_n, write OUT/icl.{md,json,png} and the models (presets "
+        "cpu, ginc (GPU), tiny; --set ginc.KEY=VALUE, eval.k=10, …).",
     )
-    p.add_argument("experiment", help="rule-extrapolation or finetunability")
+    p.add_argument("experiment", help="rule-extrapolation, icl or finetunability")
     p.add_argument("--runs", default="runs", help="where run directories go (default runs)")
     add_out_flag(
         p,
@@ -212,7 +238,12 @@ def add_parsers(sub: Any) -> None:
         help=f"report directory (default {DEFAULT_REPORT_DIR}; the committed ones: --out reports)",
     )
     add_json_flag(p, help="print JSON instead of the report")
-    _common(p)
+    _common(
+        p,
+        REPRODUCE_PRESETS,
+        "cpu: minutes on a laptop (every experiment); paper: rule-extrapolation's official sizes (GPU); "
+        "ginc: icl at GINC's sizes (GPU); tiny: a smoke test (default cpu)",
+    )
     p.set_defaults(run=_run_reproduce)
 
 

@@ -43,6 +43,7 @@ REPORT_ORDER = (
     "F2-bounds",
     "F2-flips",
     "F2-vanishing",
+    "E2-icl-learned",
     "F3-relu-rescaling",
     "F3-gradients-sgd",
     "F3-layernorm",

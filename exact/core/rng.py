@@ -31,6 +31,8 @@ STREAMS: dict[str, int] = {
     "assumptions": 5,  # exact.hmm: KL-rate estimates of the assumption checks
     "permute": 6,  # learned.finetunability: the head and unit permutations of the control
     "probe": 7,  # learned.finetunability: the train/test split of the linear probe
+    "icl-data": 8,  # learned.icl: the training documents (one child per step, so resuming redraws nothing)
+    "icl-heldout": 9,  # learned.icl: the held-out documents of the exact evaluation
 }
 
 SeedLike = int | np.integer | np.random.SeedSequence

@@ -2,7 +2,8 @@
 
 Categorical HMMs (:mod:`~exact.hmm.categorical`), the mixture and its numba forward
 engine (:mod:`~exact.hmm.mixture`, kernels in ``_kernels``), the GINC generator
-(:mod:`~exact.hmm.ginc`), in-context prompts and the Bayes ICL curve
+(:mod:`~exact.hmm.ginc`), the Bayes predictive at every position
+(:mod:`~exact.hmm.positions`), in-context prompts and the Bayes ICL curve
 (:mod:`~exact.hmm.prompts`), Xie et al.'s assumptions (:mod:`~exact.hmm.assumptions`)
 and ``nonident ginc`` (:mod:`~exact.hmm.cli`).
 """
@@ -11,6 +12,7 @@ from exact.hmm.assumptions import AssumptionReport, check_assumptions
 from exact.hmm.categorical import CategoricalHMM
 from exact.hmm.ginc import GincConfig, GincMixture, generate_ginc, ginc_vocabulary
 from exact.hmm.mixture import ForwardResult, HMMMixture, Posterior, as_mixture
+from exact.hmm.positions import PositionPredictive, bayes_per_position
 from exact.hmm.prompts import (
     IclPoint,
     PromptSample,
@@ -18,6 +20,7 @@ from exact.hmm.prompts import (
     icl_accuracy,
     prompt_set_log_prob,
     sample_prompts,
+    wilson,
 )
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "ForwardResult",
     "Posterior",
     "as_mixture",
+    "PositionPredictive",
+    "bayes_per_position",
     "GincConfig",
     "GincMixture",
     "generate_ginc",
@@ -36,6 +41,7 @@ __all__ = [
     "prompt_set_log_prob",
     "IclPoint",
     "icl_accuracy",
+    "wilson",
     "AssumptionReport",
     "check_assumptions",
 ]

@@ -58,6 +58,7 @@ __all__ = [
     "icl_accuracy",
     "prompt_set_log_prob",
     "sample_prompts",
+    "wilson",
 ]
 
 #: z-value of a two-sided 95 % interval.
@@ -282,7 +283,14 @@ class IclPoint:
         return asdict(self)
 
 
-def _wilson(successes: int, n: int) -> tuple[float, float]:
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion ``successes / n`` (``n ≥ 1``).
+
+    >>> [round(x, 4) for x in wilson(8, 10)]
+    [0.4902, 0.9433]
+    """
+    n = check_int(n, "n", minimum=1)
+    successes = check_int(successes, "successes", minimum=0, maximum=n)
     p = successes / n
     denom = 1 + _Z95**2 / n
     centre = (p + _Z95**2 / (2 * n)) / denom
@@ -362,7 +370,7 @@ def _estimate_point(
     sample = sample_prompts(mixture, template, n_prompts, rng)
     pred, pred_q, post = _bayes_predictions(mixture, sample.tokens)
     correct = int(np.sum((pred == sample.labels) & (pred >= 0)))
-    low, high = _wilson(correct, n_prompts)
+    low, high = wilson(correct, n_prompts)
     correct_q = int(np.sum((pred_q == sample.labels) & (pred_q >= 0)))
     tp = post[np.arange(n_prompts), sample.concepts]
     half = _Z95 * float(np.std(tp, ddof=1)) / math.sqrt(n_prompts) if n_prompts > 1 else math.inf
@@ -379,7 +387,7 @@ def _estimate_point(
         prompt_set_log_prob(mixture, template),
         1.0,
         correct_q / n_prompts,
-        *_wilson(correct_q, n_prompts),
+        *wilson(correct_q, n_prompts),
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from exact.core.tokens import VOCAB_SIZE
 from exact.core.validate import InputError, is_integer, is_number, require, require_type
 from learned.nn.config import ModelConfig
+from learned.nn.overrides import MAX_SEEDS, coerce, parse_seeds
 
 __all__ = [
     "PRESETS",
@@ -256,28 +257,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def _coerce(raw: str, current: object, name: str) -> object:
-    if isinstance(current, bool):
-        if raw.lower() in ("true", "1", "yes"):
-            return True
-        if raw.lower() in ("false", "0", "no"):
-            return False
-        raise InputError(f"{name} expects true/false, got {raw!r}")
-    if isinstance(current, tuple):
-        return parse_seeds(raw)
-    if current is None:  # an optional float (train.weight_decay)
-        try:
-            return float(raw)
-        except ValueError:
-            raise InputError(f"{name} expects a number, got {raw!r}") from None
-    try:
-        if isinstance(current, str):
-            return raw
-        return int(raw) if isinstance(current, int) else float(raw)
-    except ValueError:
-        raise InputError(f"{name} expects a {type(current).__name__}, got {raw!r}") from None
-
-
 def apply_overrides(config: RunConfig, overrides: dict[str, object]) -> RunConfig:
     """A copy of ``config`` with ``{"section.key": value}`` replaced (strings are parsed)."""
     sections: dict[str, dict[str, Any]] = {"model": {}, "data": {}, "train": {}}
@@ -290,7 +269,7 @@ def apply_overrides(config: RunConfig, overrides: dict[str, object]) -> RunConfi
         if name not in known:
             raise InputError(f"override {key!r}: {section} has no field {name!r} (fields: {', '.join(sorted(known))})")
         current = getattr(current_cfg, name)
-        sections[section][name] = _coerce(value, current, key) if isinstance(value, str) else value
+        sections[section][name] = coerce(value, current, key) if isinstance(value, str) else value
     return RunConfig(
         dataclasses.replace(config.model, **sections["model"]),
         dataclasses.replace(config.data, **sections["data"]),
@@ -306,26 +285,3 @@ def preset(name: str, **overrides: object) -> RunConfig:
     base = RunConfig(preset=name)
     flat = {f"{s}.{k}": v for s, kv in PRESETS[name].items() for k, v in kv.items()}
     return apply_overrides(apply_overrides(base, flat), overrides)
-
-
-#: The most seeds one run stacks (the paper reports means over about 50 per arm).
-MAX_SEEDS = 1024
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"0-2"`` → (0, 1, 2); ``"1,5,7"`` → (1, 5, 7); ``"3"`` → (3,); at most :data:`MAX_SEEDS`."""
-    out: list[int] = []
-    try:
-        for part in str(text).split(","):
-            lo, sep, hi = part.strip().partition("-")
-            span = range(int(lo), int(hi) + 1) if sep else range(int(lo), int(lo) + 1)
-            if len(out) + max(0, span.stop - span.start) > MAX_SEEDS:  # (len() overflows for huge ranges)
-                raise InputError(f"seeds {text!r} name more than {MAX_SEEDS} seeds, the limit of one run")
-            out.extend(span)
-    except ValueError as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"seeds must look like 0-2 or 1,5,7, got {text!r}") from None
-    if not out or min(out) < 0 or len(set(out)) != len(out):
-        raise InputError(f"seeds must be distinct non-negative integers, got {text!r}")
-    return tuple(out)

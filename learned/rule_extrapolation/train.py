@@ -21,11 +21,7 @@ machine (CPU; CUDA kernels are not guaranteed deterministic).
 
 from __future__ import annotations
 
-import io
-import os
-import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +29,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from exact.core.artifacts import atomic_write_bytes, provenance, write_json
-from exact.core.limits import LimitError, max_bytes
+from exact.core.artifacts import provenance, write_json
+from exact.core.limits import LimitError
 from exact.core.rng import generator, stream_names, torch_seed
 from exact.core.validate import InputError, InputTypeError
 from learned.nn.device import resolve_device
 from learned.nn.model import Transformer
+from learned.nn.runs import (
+    DivergedError,
+    Progress,
+    created_dirs,
+    load_state,
+    memory_limit,
+    on_failure,
+    read_run_file,
+    save_atomic,
+)
 from learned.rule_extrapolation.config import RunConfig
 from learned.rule_extrapolation.data import PcfgSampler, extended_prompts, prompt_set, sentence_set
 from learned.rule_extrapolation.losses import completion_loss, exact_test_loss, lm_loss
@@ -49,27 +55,6 @@ __all__ = ["DivergedError", "TrainResult", "estimate_step_bytes", "load_model", 
 
 #: The named random streams of a run (exact.core.rng); each seed's initialisation uses the seed itself.
 RANDOM_STREAMS = stream_names("dropout", "data", "shuffle")
-
-
-class DivergedError(InputError):
-    """The training loss of some seed became non-finite (e.g. a learning rate far too large)."""
-
-
-def _read(path: Path, what: str) -> dict[str, Any]:
-    """``torch.load`` a file this module wrote, or a ValueError naming the file.
-
-    ``weights_only=True``: the files hold tensors, numbers, strings and dicts of them, and
-    unpickling one never runs code (a downloaded ``model.pt`` cannot execute anything).
-    """
-    try:
-        with warnings.catch_warnings():  # torch warns about some foreign pickles: the error below says it all
-            warnings.simplefilter("ignore")
-            doc = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(doc, dict) or "config" not in doc:
-            raise InputTypeError("no config inside")
-        return doc
-    except Exception as exc:  # a truncated, empty or foreign file: one clear message
-        raise InputError(f"{path} is not a readable nonident {what} ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass(frozen=True)
@@ -94,35 +79,6 @@ class TrainResult:
     history: tuple[HistoryPoint, ...]
 
 
-class _Progress:
-    def __init__(self, label: str, total: int, enabled: bool) -> None:
-        self.label, self.total, self.enabled = label, total, enabled
-        self.t0 = self.last = time.monotonic()
-        self.start_step: int | None = None
-
-    def update(self, step: int, loss: float, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.start_step is None:
-            self.start_step = step
-        if not self.enabled or (now - self.last < 0.5 and not force):
-            return
-        self.last = now
-        rate = (step - self.start_step) / max(now - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("nan")
-        frac = step / self.total
-        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
-        print(
-            f"\r{self.label} [{bar}] {step}/{self.total} loss {loss:.5f} {rate:.1f} it/s eta {eta:.0f}s",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr, flush=True)
-
-
 def estimate_step_bytes(cfg: RunConfig) -> int:
     """A lower bound on the memory one training step allocates (checked before anything is allocated).
 
@@ -140,49 +96,6 @@ def estimate_step_bytes(cfg: RunConfig) -> int:
     ext = 0 if tc.variant == "ml" else 260 * m.n_layers * (m.n_heads * 400 + 20 * (6 * m.d_model + m.d_ff))
     params = m.n_layers * (4 * m.d_model**2 + 2 * m.d_model * m.d_ff) + m.vocab_size * m.d_model
     return 4 * seeds * (rows * per_row + ext + 4 * params)
-
-
-def _memory_limit(dev: torch.device) -> float:
-    """The memory limit of one run: ``NONIDENT_MAX_BYTES`` if set, else 4 GiB on the CPU and the GPU's memory."""
-    if dev.type == "cuda" and "NONIDENT_MAX_BYTES" not in os.environ:
-        return float(torch.cuda.get_device_properties(dev).total_memory)
-    return max_bytes()
-
-
-def _created_dirs(run_dir: Path) -> list[Path]:
-    """The folders that ``run_dir.mkdir(parents=True)`` would create, innermost first."""
-    out, p = [], run_dir.absolute()
-    while not p.exists():
-        out.append(p)
-        p = p.parent
-    return out
-
-
-def _load_state(model: Transformer, state: object, what: str) -> None:
-    """``model.load_state_dict(state)``, or one :class:`InputError` line that summarises the mismatch.
-
-    (PyTorch's own message lists every key on a line of its own.)
-    """
-    if not isinstance(state, dict):
-        raise InputError(f"{what} (no parameter dictionary)")
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
-    missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
-    shaped = [k for k in want if k in got and got[k] != want[k]]
-    if missing or extra or shaped:
-        first = f"{shaped[0]} has shape {got[shaped[0]]}, the config needs {want[shaped[0]]}" if shaped else ""
-        raise InputError(
-            f"{what}: {len(missing)} missing, {len(extra)} unexpected and {len(shaped)} mis-shaped tensors"
-            + (f" (e.g. {first})" if first else f" (e.g. {(missing or extra)[0]!r})")
-            + "; was the run trained with another config or seed count?"
-        )
-    model.load_state_dict(state)
-
-
-def _save(path: Path, obj: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _evaluate_point(
@@ -224,7 +137,7 @@ def train(
     if not isinstance(cfg, RunConfig):
         raise InputTypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
     dev = resolve_device(device)
-    need, limit = estimate_step_bytes(cfg), _memory_limit(dev)
+    need, limit = estimate_step_bytes(cfg), memory_limit(dev)
     if need > limit:
         raise LimitError(
             f"data.n_max={cfg.data.n_max}"
@@ -235,24 +148,12 @@ def train(
             f"memory limit {limit / 2**30:.3g} GiB (fewer seeds or a smaller model, or raise NONIDENT_MAX_BYTES)"
         )
     run_dir = Path(out)
-    made = _created_dirs(run_dir)
+    made = created_dirs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
     try:
         return _train(cfg, run_dir, dev, resume=resume, progress=progress, stop_after=stop_after)
     except BaseException as exc:
-        if not ckpt_path.exists():  # nothing to resume from: leave no run directory behind
-            for name in ("config.json", "history.json"):
-                (run_dir / name).unlink(missing_ok=True)
-            for folder in made:
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
-        elif isinstance(exc, DivergedError):  # keep the last good checkpoint and the history it holds
-            ck = _read(ckpt_path, "checkpoint")
-            write_json(run_dir / "history.json", ck["history"], indent=1)
-            raise DivergedError(
-                f"{exc}; {ckpt_path} keeps the last good state (step {int(ck['step'])}) and history.json its history"
-            ) from None
+        on_failure(run_dir, made, exc)
         raise
 
 
@@ -297,7 +198,7 @@ def _train(
     best_step = np.zeros(S, dtype=np.int64)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume and ckpt_path.exists():
-        ck = _read(ckpt_path, "checkpoint")
+        ck = read_run_file(ckpt_path, "checkpoint")
         if ck["config"] != cfg.to_dict():
             raise InputError(
                 f"{ckpt_path} was written by a different config: use another run directory "
@@ -308,7 +209,7 @@ def _train(
                 f"{ckpt_path} was written on device {ck.get('device_type')!r}; resume it with "
                 f"--device {ck.get('device_type')} (got {dev.type!r})"
             )
-        _load_state(model, ck.get("model"), f"{ckpt_path} does not hold this model's parameters")
+        load_state(model, ck.get("model"), f"{ckpt_path} does not hold this model's parameters")
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         for g, st in zip(drop_gens, ck["dropout_rng"], strict=True):
@@ -327,7 +228,7 @@ def _train(
         write_json(run_dir / "config.json", prov, indent=2)
 
     def checkpoint() -> None:
-        _save(
+        save_atomic(
             ckpt_path,
             {
                 "config": cfg.to_dict(),
@@ -364,7 +265,7 @@ def _train(
         model.train()
 
     t0 = time.monotonic()
-    bar = _Progress(f"{tc.variant} seeds {','.join(map(str, seeds))}", tc.steps, progress)
+    bar = Progress(f"{tc.variant} seeds {','.join(map(str, seeds))}", tc.steps, progress)
     model.train()
     if step == 0 and not history:
         evaluate_now()
@@ -408,7 +309,7 @@ def _train(
     bar.update(step, float(last_loss.mean()), force=True)
     bar.close()
     if step == tc.steps:
-        _save(
+        save_atomic(
             run_dir / "model.pt",
             {
                 "config": cfg.to_dict(),
@@ -433,10 +334,10 @@ def load_model(
     if not path.exists():
         raise InputError(f"{run_dir} has no model.pt (not a finished nonident run; resume it with nonident train)")
     dev = resolve_device(device)
-    ck = _read(path, "model")
+    ck = read_run_file(path, "model")
     cfg = RunConfig.from_dict(ck["config"])
     model = Transformer(cfg.model, cfg.train.seeds)
-    _load_state(model, ck.get(f"{which}_state"), f"{path} does not hold the {which} parameters of its config")
+    load_state(model, ck.get(f"{which}_state"), f"{path} does not hold the {which} parameters of its config")
     model.to(dev)
     model.eval()
     return cfg, model, ck

@@ -12,6 +12,7 @@ from proofs_check.claims import (
     finetunability,
     ginc,
     grammar,
+    icl_learned,
     kl_identities,
     rule_extrapolation,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "finetunability",
     "ginc",
     "grammar",
+    "icl_learned",
     "kl_identities",
     "rule_extrapolation",
 ]

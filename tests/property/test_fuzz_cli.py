@@ -303,6 +303,11 @@ FINETUNE_POISON_SETS = (
     "finetune.seeds=0,0", "finetune.arm_seeds=99", "finetune.nope=1", "finetune.sgd_lr=nan", "finetune.proof_length=99",
     "finetune.widen_factor=1", "finetune.n_max=3", "finetune.pretrain_preset=paper2", "finetune.=1",
 )  # fmt: skip
+ICL_POISON_SETS = (
+    "ginc.emission_smoothing=0", "ginc.n_symbols=1", "eval.shots=0,64", "eval.k=1", "model.vocab_size=3",
+    "train.n_val_docs=100000", "train.batch_size=1000000", "train.doc_length=1000000", "eval.n_prompts=0",
+    "ginc.nope=1", "eval.seed=-1", "train.clip_norm=-1", "train.min_lr_ratio=2", "ginc.transition_temp=0",
+)  # fmt: skip
 #: Valid by the config's own checks but far above the memory limit: refused before training.
 ABSURD_SIZES = (
     ("--set", "data.n_max=2048", "--set", "model.max_len=5000"),
@@ -389,11 +394,13 @@ def evaluate_argv(draw: st.DrawFn) -> tuple[list[str], dict[str, bytes]]:
 @st.composite
 def reproduce_argv(draw: st.DrawFn) -> list[str]:
     kind = draw(st.sampled_from(["experiment", "set", "out", "runs", "flag"]))
-    experiment, extra = draw(st.sampled_from(["rule-extrapolation", "finetunability"])), []
+    experiment, extra = draw(st.sampled_from(["rule-extrapolation", "finetunability", "icl"])), []
     if kind == "experiment":
         experiment = draw(st.sampled_from(["bogus", "", "rule_extrapolation", "RULE-EXTRAPOLATION", "fine-tuning"]))
     elif kind == "set":
-        poisons = TRAIN_POISON_SETS + (FINETUNE_POISON_SETS if experiment == "finetunability" else ())
+        poisons = TRAIN_POISON_SETS + {"finetunability": FINETUNE_POISON_SETS, "icl": ICL_POISON_SETS}.get(
+            experiment, ()
+        )
         extra += ["--set", draw(st.sampled_from(poisons))]
     elif kind == "out":
         extra.append(f"--out={draw(st.sampled_from(['/proc/x', '/proc/x/y', '/dev/null/r']))}")
