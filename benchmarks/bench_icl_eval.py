@@ -12,7 +12,7 @@ best of ``--repeats``:
 * (c) the forward pass of the preset's transformer (one seed, evaluation mode, no gradients),
   with and (d) without the float64 log-softmax the evaluation takes of it.
 
-It prints the times and the ratios (a)/(c) and (b)/(a). The issue's target: (a) below (c).
+It prints the times and the ratios (a)/(c) and (b)/(a). Target: (a) below (c).
 """
 
 from __future__ import annotations

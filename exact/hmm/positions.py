@@ -100,7 +100,8 @@ def bayes_per_position(mixture: object, batch: TokenBatch) -> PositionPredictive
         with np.errstate(divide="ignore"):
             log_w = np.where(live[None, :], log_w + np.log(c), log_w)
         log_after = log_sum_exp(log_w.T)
-        log_loss[:, t] = np.where(live, log_marg - log_after, 0.0)
+        with np.errstate(invalid="ignore"):  # −inf − (−inf) on rows impossible under every concept, masked
+            log_loss[:, t] = np.where(live, log_marg - log_after, 0.0)
         safe = np.where(c > 0, c, 1.0)[:, :, None]
         state = np.where((c > 0)[:, :, None] & live[None, :, None], unnorm / safe, state)
     return PositionPredictive(probs, log_loss, defined)

@@ -118,6 +118,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shots", _int_tuple("eval", self, "shots", limit=64, what="a list of shot counts"))
+        require(
+            list(self.shots) == sorted(self.shots), "eval.shots", self.shots, "increasing shot counts (e.g. 0,1,2,4)"
+        )
         _ints("eval", self, {"k": (2, 1000), "n_prompts": (1, 1 << 20), "n_docs": (2, 1 << 20), "seed": (0, None)})
 
     def template(self, n_shots: int) -> PromptTemplate:

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from exact.core.rng import generator, stream
 from exact.core.tokens import TokenBatch
+from exact.core.validate import InputError
 from exact.hmm.mixture import HMMMixture
 
 __all__ = ["heldout_documents", "model_inputs", "training_batch"]
@@ -26,6 +27,9 @@ def training_batch(
     mixture: HMMMixture, seeds: tuple[int, ...], step: int, batch_size: int, length: int
 ) -> NDArray[np.int64]:
     """``(len(seeds), batch_size, length)`` documents: seed ``σ``'s batch of step ``step``."""
+    for name, value, low in (("step", step, 0), ("batch_size", batch_size, 1), ("length", length, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise InputError(f"{name} must be an integer ≥ {low}, got {value!r}")
     out = np.empty((len(seeds), batch_size, length), dtype=np.int64)
     for i, seed in enumerate(seeds):
         child = np.random.SeedSequence(stream(seed, "icl-data").entropy, spawn_key=(step,))

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from exact.core.rng import generator
 from exact.core.tokens import TokenBatch
+from exact.core.validate import InputError
 from exact.hmm.mixture import HMMMixture
 from exact.hmm.positions import bayes_per_position
 from exact.hmm.prompts import argmax_ties_low, sample_prompts, wilson
@@ -82,6 +83,10 @@ def model_log_probs(
     vocabulary; the BOS column is then dropped (not renormalised): ``p`` never predicts BOS, so
     ``KL(p ‖ model)`` over the symbols is the model's exact KL, any mass it puts on BOS included.
     """
+    if bos != model.vocab_size - 1:
+        raise InputError(f"bos must be the model's last token id {model.vocab_size - 1}, got {bos!r}")
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise InputError(f"chunk must be a positive integer, got {chunk!r}")
     model.eval()
     device = model.embed.device
     inputs = model_inputs(np.asarray(tokens, dtype=np.int64), bos)
@@ -170,6 +175,9 @@ def score_answers(prompts: PromptSet, log_answer: NDArray[np.float64]) -> Answer
     Its argmax (ties to the smallest id) against GINC's label and against the Bayes argmax; its
     KL from ``p`` and from ``q_n`` at the answer position, averaged over prompts.
     """
+    log_answer = np.asarray(log_answer, dtype=np.float64)
+    if log_answer.shape != prompts.p.shape:
+        raise InputError(f"log_answer must have shape {prompts.p.shape} (prompts × vocab), got {log_answer.shape}")
     answer = argmax_ties_low(np.exp(log_answer))  # on probabilities: its tie tolerance is relative
     bayes = argmax_ties_low(prompts.p)
     with np.errstate(divide="ignore"):
@@ -202,6 +210,9 @@ def certified_qn_kl(mixture: HMMMixture, k: int, shots: Sequence[int]) -> dict[i
     """For each shot count ``n``: a certified upper bound of ``KL(p ‖ q_n)`` over strings of length
     ``L_n + 1`` — ``P_p(S_n)·ln(1/β)`` in ball arithmetic (:mod:`exact.icl.certify`) — as a float
     rounded up and as decimal text (``10^e`` below the float range)."""
+    shots = tuple(shots)
+    if not shots or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shots):
+        raise InputError(f"shots must be a non-empty sequence of non-negative integers, got {shots!r}")
     params = ArbParams.from_mixture(mixture)
     beta = emission_floor(mixture, params)
     if not beta > 0:

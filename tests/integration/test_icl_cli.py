@@ -37,8 +37,8 @@ def test_the_tiny_reproduction_writes_a_report_set_the_claim_recomputes(capsys, 
     assert rec.error is None and rec.status == "fail"
     assert rec.evidence["recomputed = report"]["largest difference to the report"] <= 1e-9
     assert rec.evidence["the statement"]["near p per token"]["limit"] == 0.1
-    # A second run reuses the finished run and prints JSON.
-    before = (runs / "icl-tiny" / "model.pt").stat().st_mtime_ns
+    # A second run reuses the finished run (its checkpoint is not rewritten) and prints JSON.
+    before = (runs / "icl-tiny" / "checkpoint.pt").stat().st_mtime_ns
     code, out, _ = run(
         capsys,
         "reproduce",
@@ -53,7 +53,7 @@ def test_the_tiny_reproduction_writes_a_report_set_the_claim_recomputes(capsys, 
         "--no-progress",
     )
     assert code == 0 and "documents" not in json.loads(out) and json.loads(out)["shots"]
-    assert (runs / "icl-tiny" / "model.pt").stat().st_mtime_ns >= before
+    assert (runs / "icl-tiny" / "checkpoint.pt").stat().st_mtime_ns == before  # no step was trained again
     # A tampered models file is refused by the claim, not silently recomputed.
     (rep / "icl-models.pt").write_bytes(b"junk")
     (rec,) = run_claims(["E2-icl-learned"], artifacts=rep)

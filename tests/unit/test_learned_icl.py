@@ -75,6 +75,25 @@ def test_per_position_predictive_equals_the_bayes_predictive_of_every_prefix(mix
     np.testing.assert_allclose(-got.log_loss.sum(axis=1), mix.log_prob(batch), rtol=1e-10, atol=1e-12)
 
 
+def test_prefixes_impossible_under_every_concept_stay_undefined_without_warnings():
+    from exact.hmm.categorical import CategoricalHMM
+    from exact.hmm.mixture import HMMMixture
+
+    mix = HMMMixture.from_hmms(
+        [CategoricalHMM([1.0], [[1.0]], [[1.0, 0.0]]), CategoricalHMM([1.0], [[1.0]], [[0.5, 0.5]])]
+    )
+    batch = TokenBatch(np.array([[1, 0, 0], [0, 1, 0]]), np.array([3, 3]), 2)
+    with np.errstate(all="raise"):
+        got = bayes_per_position(mix, batch)
+    assert got.defined.tolist() == [[True, True, True], [True, True, True]]
+    # row 0 rules out concept 0 at its first token: the predictive is concept 1's from then on
+    np.testing.assert_allclose(got.probs[0, 1:], 0.5)
+    impossible = HMMMixture.from_hmms([CategoricalHMM([1.0], [[1.0]], [[1.0, 0.0]])])
+    out = bayes_per_position(impossible, TokenBatch(np.array([[0, 1, 0]]), np.array([3]), 2))
+    assert out.defined.tolist() == [[True, True, False]] and out.log_loss[0, 1] == np.inf
+    assert not np.isnan(out.probs).any() and not np.isnan(out.log_loss).any()
+
+
 # --- configuration ----------------------------------------------------------------------------------
 
 
@@ -88,6 +107,7 @@ def test_per_position_predictive_equals_the_bayes_predictive_of_every_prefix(mix
         ({"train.n_val_docs": "99"}, "train.n_val_docs"),
         ({"model.max_len": "16"}, "model.max_len"),
         ({"train.seeds": "0,0"}, "train.seeds"),
+        ({"eval.shots": "4,0,1"}, "eval.shots"),
     ],
 )
 def test_invalid_configs_are_refused_naming_the_field(over, field):
@@ -170,14 +190,19 @@ def test_document_metrics_of_a_transformer(tiny, mixture):
     docs, _ = heldout_documents(mixture, 0, 8, 10)
     out = document_metrics(model, mixture, docs, tiny.bos)
     assert [d.seed for d in out] == [0, 1] and len(out[0].kl_curve) == 10
-    exact = bayes_per_position(mixture, docs)
     log_q = model_log_probs(model, docs.tokens, tiny.bos)
     for i, d in enumerate(out):
         assert d.kl_per_token.mean > 0 and all(k >= 0 for k in d.kl_curve)
-        # cross-entropy = floor + excess, document by document; KL by brute force
-        assert d.model_ce.mean == pytest.approx(d.floor_ce.mean + d.excess_ce.mean, rel=1e-12)
-        kl = (exact.probs * (np.log(exact.probs) - log_q[i])).sum(axis=-1)
-        assert d.kl_per_token.mean == pytest.approx(kl.mean(), rel=1e-12)
+        # the model's cross-entropy from its softmax read off at the observed tokens
+        ce = -np.take_along_axis(log_q[i], docs.tokens[..., None], axis=-1)[..., 0].mean(axis=1)
+        assert d.model_ce.mean == pytest.approx(ce.mean(), rel=1e-12)
+        # KL against the Bayes predictive computed independently, one prefix at a time
+        kl = np.zeros((8, 10))
+        for t in range(10):
+            p_t = mixture.next_token_probs(TokenBatch(docs.tokens[:, :t], np.full(8, t), docs.vocab_size)).probs
+            kl[:, t] = (p_t * (np.log(p_t) - log_q[i][:, t])).sum(axis=-1)
+        assert d.kl_per_token.mean == pytest.approx(kl.mean(), rel=1e-10)
+        np.testing.assert_allclose(d.kl_curve, kl.mean(axis=0), rtol=1e-10)
     assert out[0].floor_ce.mean == pytest.approx(-mixture.log_prob(docs).mean() / 10, rel=1e-12)
 
 
@@ -190,6 +215,21 @@ def test_model_answers_read_the_last_position(tiny, mixture, prompt_sets):
         direct = torch.log_softmax(model(x).double(), dim=-1)[0, :, -1, : tiny.bos].numpy()
     assert rows[1].models[0] == score_answers(ps, direct)
     assert [r.n_shots for r in rows] == list(tiny.eval.shots)
+
+
+def test_evaluation_inputs_are_checked(tiny, mixture, prompt_sets):
+    model = Transformer(tiny.model, (0,))
+    with pytest.raises(ValueError, match="bos"):
+        model_log_probs(model, np.zeros((2, 3), dtype=np.int64), tiny.bos - 1)
+    with pytest.raises(ValueError, match="chunk"):
+        model_log_probs(model, np.zeros((2, 3), dtype=np.int64), tiny.bos, chunk=0)
+    with pytest.raises(ValueError, match="log_answer"):
+        score_answers(prompt_sets[0], np.zeros((3, 4)))
+    for shots in ((), (-1,)):
+        with pytest.raises(ValueError, match="shots"):
+            certified_qn_kl(mixture, 3, shots)
+    with pytest.raises(ValueError, match="step"):
+        training_batch(mixture, (0,), -1, 4, 12)
 
 
 # --- training ------------------------------------------------------------------------------------------
