@@ -28,7 +28,7 @@ from exact.core.rng import generator
 from exact.core.tokens import TokenBatch
 from exact.core.validate import InputError
 from exact.hmm.mixture import HMMMixture
-from exact.hmm.positions import bayes_per_position
+from exact.hmm.positions import PositionPredictive, bayes_per_position
 from exact.hmm.prompts import argmax_ties_low, sample_prompts, wilson
 from exact.icl.certify import (
     ArbParams,
@@ -107,9 +107,14 @@ def _kl_rows(p: NDArray[np.float64], log_q: NDArray[np.float64]) -> NDArray[np.f
     return terms.sum(axis=-1)
 
 
-def document_metrics(model: Transformer, mixture: HMMMixture, docs: TokenBatch, bos: int) -> list[DocumentMetrics]:
-    """Per member: exact per-position KL to the Bayes predictive, cross-entropy and the exact floor."""
-    exact = bayes_per_position(mixture, docs)
+def document_metrics(
+    model: Transformer, mixture: HMMMixture, docs: TokenBatch, bos: int, exact: PositionPredictive | None = None
+) -> list[DocumentMetrics]:
+    """Per member: exact per-position KL to the Bayes predictive, cross-entropy and the exact floor.
+
+    ``exact``: :func:`~exact.hmm.positions.bayes_per_position` of ``docs``, when already computed.
+    """
+    exact = bayes_per_position(mixture, docs) if exact is None else exact
     if not exact.defined.all():
         raise ValueError("a held-out document has probability 0 under its own mixture (an internal bug)")
     log_q = model_log_probs(model, docs.tokens, bos)
@@ -231,15 +236,18 @@ def chance_accuracy(mixture: HMMMixture) -> float:
     return 1.0 / (mixture.vocab_size - 1)
 
 
-def shot_rows(cfg: IclConfig, mixture: HMMMixture, model: Transformer | None) -> tuple[ShotRow, ...]:
-    """Every shot count's scores of ``p``, ``q_n`` and each member of ``model`` (none if ``None``),
-    with ``q_n``'s certified KL bound."""
+def shot_rows(cfg: IclConfig, mixture: HMMMixture, models: Sequence[Transformer]) -> list[tuple[ShotRow, ...]]:
+    """For each model: every shot count's scores of ``p``, ``q_n`` and each member of the model, with
+    ``q_n``'s certified KL bound. The prompts, ``p``'s and ``q_n``'s answers and the bounds are
+    computed once for all models."""
     prompt_sets = icl_prompts(cfg, mixture)
     bounds = certified_qn_kl(mixture, cfg.eval.k, cfg.eval.shots)
-    members = model_scores(model, prompt_sets, cfg.bos) if model is not None else [[] for _ in prompt_sets]
-    rows = []
-    for ps, scores in zip(prompt_sets, members, strict=True):
-        p, q = exact_scores(ps)
-        hi, text = bounds[ps.n_shots]
-        rows.append(ShotRow(ps.n_shots, cfg.eval.template(ps.n_shots).length, p, q, tuple(scores), hi, text))
-    return tuple(rows)
+    exact = [exact_scores(ps) for ps in prompt_sets]
+    out = []
+    for model in models:
+        rows = []
+        for ps, (p, q), scores in zip(prompt_sets, exact, model_scores(model, prompt_sets, cfg.bos), strict=True):
+            hi, text = bounds[ps.n_shots]
+            rows.append(ShotRow(ps.n_shots, cfg.eval.template(ps.n_shots).length, p, q, tuple(scores), hi, text))
+        out.append(tuple(rows))
+    return out

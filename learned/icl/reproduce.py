@@ -24,6 +24,7 @@ import torch
 
 from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, provenance, write_experiment_report
 from exact.hmm.ginc import generate_ginc
+from exact.hmm.positions import bayes_per_position
 from learned.icl.config import IclConfig, icl_preset
 from learned.icl.data import heldout_documents
 from learned.icl.evaluate import chance_accuracy, document_metrics, shot_rows
@@ -38,12 +39,20 @@ __all__ = ["REPORT_STEM", "evaluate", "models_file", "reproduce_icl"]
 REPORT_STEM = "icl"
 
 
-def evaluate(cfg: IclConfig, model: Transformer) -> tuple[float, tuple[DocumentMetrics, ...], tuple[ShotRow, ...]]:
-    """Chance accuracy, per-seed document metrics and the per-shot ICL rows of a trained model."""
+Evaluation = tuple[tuple[DocumentMetrics, ...], tuple[ShotRow, ...]]
+
+
+def evaluate(cfg: IclConfig, *models: Transformer) -> tuple[float, list[Evaluation]]:
+    """Chance accuracy and, per model, its per-seed document metrics and per-shot ICL rows (the
+    documents, prompts and exact answers are built once for all models)."""
     mixture = generate_ginc(cfg.ginc).mixture
     docs, _ = heldout_documents(mixture, cfg.eval.seed, cfg.eval.n_docs, cfg.train.doc_length)
-    documents = tuple(document_metrics(model, mixture, docs, cfg.bos))
-    return chance_accuracy(mixture), documents, shot_rows(cfg, mixture, model)
+    exact = bayes_per_position(mixture, docs)
+    shots = shot_rows(cfg, mixture, models)
+    evaluations = [
+        (tuple(document_metrics(m, mixture, docs, cfg.bos, exact)), rows) for m, rows in zip(models, shots, strict=True)
+    ]
+    return chance_accuracy(mixture), evaluations
 
 
 def models_file(cfg: IclConfig, model: Transformer) -> bytes:
@@ -70,7 +79,7 @@ def reproduce_icl(
     result = train(cfg, Path(runs) / f"icl-{preset_name}", device=device, progress=progress)
     _, model, _ = load_model(result.run_dir, device=device)
     t1 = time.monotonic()
-    chance, documents, shots = evaluate(cfg, model)
+    chance, [(documents, shots)] = evaluate(cfg, model)
     eval_seconds = time.monotonic() - t1
     models = models_file(cfg, model)
     doc = IclReport(

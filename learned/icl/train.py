@@ -30,6 +30,7 @@ from exact.core.tokens import TokenBatch
 from exact.core.validate import InputError, InputTypeError
 from exact.hmm.ginc import generate_ginc
 from exact.hmm.mixture import HMMMixture
+from exact.hmm.positions import bayes_per_position
 from learned.icl.config import IclConfig
 from learned.icl.data import heldout_documents, training_batch
 from learned.icl.evaluate import document_metrics
@@ -149,6 +150,7 @@ def _train(
     tc, seeds = cfg.train, cfg.train.seeds
     mixture = generate_ginc(cfg.ginc).mixture
     val = validation_documents(cfg, mixture)
+    val_exact = bayes_per_position(mixture, val)  # the same documents at every evaluation: computed once
 
     model = Transformer(cfg.model, seeds).to(dev)
     opt = torch.optim.AdamW(list(model.parameters()), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -202,7 +204,7 @@ def _train(
         )
 
     def evaluate_now() -> None:
-        metrics = document_metrics(model, mixture, val, cfg.bos)
+        metrics = document_metrics(model, mixture, val, cfg.bos, val_exact)
         history.append(
             HistoryPoint(
                 step=step,

@@ -19,14 +19,9 @@ a :class:`~learned.finetunability.results.FinetunabilityReport`):
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from exact.core.artifacts import read_json
 from learned.finetunability.config import OPTIMIZERS, FinetuneConfig
 from learned.finetunability.equality import EqualityProof, function_distance, prove_equal
 from learned.finetunability.reproduce import parametrisations
@@ -37,6 +32,7 @@ from learned.nn.model import Transformer
 from learned.rule_extrapolation.config import DataConfig
 from learned.rule_extrapolation.data import sentence_set
 from learned.rule_extrapolation.losses import exact_test_loss
+from proofs_check.artifacts import load_checked
 from proofs_check.registry import Check, Control, Outcome, claim
 
 #: Recomputed downstream KL (nats/target) must match the report to this (float32 kernels round differently).
@@ -44,17 +40,13 @@ MATCH = 1e-8
 
 
 def _load(artifacts: Path) -> tuple[dict[str, Any], FinetunabilityReport]:
-    models, report = artifacts / "finetunability-models.pt", artifacts / "finetunability.json"
-    if not (models.exists() and report.exists()):
-        raise FileNotFoundError(
-            f"{models.name} / {report.name} missing in {artifacts}: run "
-            "`nonident reproduce finetunability --preset cpu --out reports`"
-        )
-    data = models.read_bytes()
-    doc = FinetunabilityReport.from_dict(read_json(report, "fine-tunability report"), at=str(report))
-    if hashlib.sha256(data).hexdigest() != doc.models_sha256:
-        raise ValueError(f"{models} is not the file {report.name} was written with (SHA-256 differs)")
-    return torch.load(io.BytesIO(data), weights_only=True), doc  # tensors and plain data: runs no code
+    return load_checked(
+        artifacts,
+        "finetunability",
+        FinetunabilityReport,
+        "fine-tunability report",
+        "nonident reproduce finetunability --preset cpu --out reports",
+    )
 
 
 def _model(entry: dict[str, Any]) -> Transformer:

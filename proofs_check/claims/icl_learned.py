@@ -10,19 +10,15 @@ place of the trained models and with the untrained initialisation of the same se
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from exact.core.artifacts import read_json
 from learned.icl.config import IclConfig
 from learned.icl.reproduce import evaluate
 from learned.icl.results import AnswerScores, DocumentMetrics, IclReport, ShotRow
 from learned.nn.model import Transformer
+from proofs_check.artifacts import load_checked
 from proofs_check.registry import Check, Control, Outcome, claim
 
 #: The largest KL per token (nats, upper 95 % end over documents) a model "near p" may have.
@@ -32,16 +28,9 @@ MATCH = 1e-9
 
 
 def _load(artifacts: Path) -> tuple[IclConfig, dict[str, Any], IclReport]:
-    models, report = artifacts / "icl-models.pt", artifacts / "icl.json"
-    if not (models.exists() and report.exists()):
-        raise FileNotFoundError(
-            f"{models.name} / {report.name} missing in {artifacts}: run `nonident reproduce icl --preset cpu --out reports`"
-        )
-    data = models.read_bytes()
-    doc = IclReport.from_dict(read_json(report, "ICL report"), at=str(report))
-    if hashlib.sha256(data).hexdigest() != doc.models_sha256:
-        raise ValueError(f"{models} is not the file {report.name} was written with (SHA-256 differs)")
-    saved = torch.load(io.BytesIO(data), weights_only=True)  # tensors and plain data: runs no code
+    saved, doc = load_checked(
+        artifacts, "icl", IclReport, "ICL report", "nonident reproduce icl --preset cpu --out reports"
+    )
     return IclConfig.from_dict(saved["config"]), saved["state"], doc
 
 
@@ -135,15 +124,14 @@ def check_icl_learned(*, artifacts: Path) -> Outcome:
     cfg, state, doc = _load(artifacts)
     model = Transformer(cfg.model, cfg.train.seeds)
     model.load_state_dict(state)
-    chance, documents, shots = evaluate(cfg, model)
+    untrained = Transformer(cfg.model, cfg.train.seeds)
+    chance, [(documents, shots), (docs0, shots0)] = evaluate(cfg, model, untrained)
     gap = max(
         _largest_gap([d.as_dict() for d in documents], [d.as_dict() for d in doc.documents]),
         _largest_gap([r.as_dict() for r in shots], [r.as_dict() for r in doc.shots]),
     )
     matches = Check.numeric(gap <= MATCH, {"largest difference to the report": gap, "tolerance": MATCH})
     rows = [(r, list(r.models)) for r in shots]
-    untrained = Transformer(cfg.model, cfg.train.seeds)
-    _, docs0, shots0 = evaluate(cfg, untrained)
     return Outcome(
         check=Check.all_of(
             {"recomputed = report": matches, "the statement": follows_p(list(documents), rows, chance)},

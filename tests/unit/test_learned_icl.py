@@ -208,7 +208,7 @@ def test_document_metrics_of_a_transformer(tiny, mixture):
 
 def test_model_answers_read_the_last_position(tiny, mixture, prompt_sets):
     model = Transformer(tiny.model, (0,))
-    rows = shot_rows(tiny, mixture, model)
+    (rows,) = shot_rows(tiny, mixture, [model])
     ps = prompt_sets[1]
     x = torch.as_tensor(model_inputs(np.concatenate([ps.tokens.tokens, ps.tokens.tokens[:, :1]], axis=1), tiny.bos))
     with torch.no_grad():
