@@ -1,13 +1,15 @@
-"""``nonident train anbn``, ``nonident evaluate RUN_DIR`` and ``nonident reproduce rule-extrapolation|icl|finetunability``."""
+"""``nonident train anbn``, ``nonident evaluate RUN_DIR``, ``nonident reproduce rule-extrapolation|icl|finetunability`` and ``nonident sweep FILE``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir
 from exact.core.cli import CliError, add_device_flag, add_json_flag, add_out_flag, command_main, print_json
+from exact.core.validate import InputError
 from learned.rule_extrapolation.config import PRESETS, VARIANTS, parse_seeds, preset
 
 __all__ = ["EXPERIMENTS", "add_parsers", "main"]
@@ -157,6 +159,127 @@ def _run_icl(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Library parameter names → the flags that set them (errors raised deep down name the flag).
+SWEEP_FLAGS = {
+    "workers": "--workers",
+    "cpus_per_job": "--cpus-per-job",
+    "gpus_per_job": "--gpus-per-job",
+    "backend": "--backend",
+}
+
+
+def _add_sweep_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sweep (docs/sweeps.md)")
+    g.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "ray"),
+        help="local: this machine, jobs one after another or in a --workers process pool (default); "
+        "ray: each job a Ray task (pip install 'nonident[ray]')",
+    )
+    g.add_argument(
+        "--workers", type=int, default=1, help="local backend: jobs at once, each its own process (default 1)"
+    )
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to submit to (default $RAY_ADDRESS, else a Ray instance started on this machine)",
+    )
+    g.add_argument(
+        "--cpus-per-job", type=int, default=1, help="CPUs (torch threads) per job in a pool or on Ray (default 1)"
+    )
+    g.add_argument("--gpus-per-job", type=float, default=0.0, help="GPUs per Ray task, e.g. 1 or 0.25 (default 0)")
+    g.add_argument("--retries", type=int, default=None, help="tries again a failed job this many times (default 1)")
+
+
+def _sweep(args: argparse.Namespace, spec: Any) -> int:
+    """Run ``spec`` with the sweep flags, write its reports; a job that failed for good → exit 1."""
+    from learned.sweeps.reproduce import sweep_and_report
+
+    args.flag_names = SWEEP_FLAGS
+    args.on_interrupt = lambda: (
+        f"run the same command again: finished jobs under {spec.runs} are skipped, interrupted ones resume"
+    )
+    result = sweep_and_report(
+        spec,
+        reports=args.out,
+        backend=args.backend,
+        workers=args.workers,
+        device=args.device,
+        ray_address=args.ray_address,
+        cpus_per_job=args.cpus_per_job,
+        gpus_per_job=args.gpus_per_job,
+        log=(lambda line: print(line, file=sys.stderr)) if args.json else print,
+    )
+    o = result.outcome
+    if args.json:
+        print_json(
+            {
+                "done": list(o.done),
+                "skipped": list(o.skipped),
+                "failed": o.failed,
+                "seconds": o.seconds,
+                "startup_seconds": o.startup_seconds,
+                "written": [str(p) for p in result.written],
+            }
+        )
+    else:
+        for path in result.written:
+            print(f"wrote {path}")
+        print(
+            f"sweep: {len(o.done)} job(s) done, {len(o.skipped)} skipped, {len(o.failed)} failed "
+            f"in {o.seconds:.0f} s ({args.backend} start-up {o.startup_seconds:.1f} s)"
+        )
+    if o.failed:
+        print(
+            f"{len(o.failed)} job(s) failed: {', '.join(o.failed)}; no report written. Fix the cause and run "
+            "the same command again (finished jobs are kept).",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _grammars(value: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in value.split(",") if x.strip())
+    if not names:
+        raise CliError(f"--grammar expects anbn, all or a comma-separated list of grammars, got {value!r}")
+    return names
+
+
+def _sweep_flags_given(args: argparse.Namespace) -> list[str]:
+    """The sweep flags of ``nonident reproduce`` set to other than their defaults (→ run as a sweep)."""
+    given = [
+        ("--grammar", _grammars(args.grammar) != ("anbn",)),
+        ("--backend", args.backend != "local"),
+        ("--workers", args.workers != 1),
+        ("--ray-address", args.ray_address is not None),
+        ("--cpus-per-job", args.cpus_per_job != 1),
+        ("--gpus-per-job", args.gpus_per_job != 0.0),
+        ("--retries", args.retries is not None),
+    ]
+    return [flag for flag, on in given if on]
+
+
+def _run_sweep_file(args: argparse.Namespace) -> int:
+    from learned.sweeps.spec import read_sweep
+
+    defaults: dict[str, Any] = {} if args.runs is None else {"runs": args.runs}
+    spec = read_sweep(args.file, **defaults)
+    if args.retries is not None:
+        spec = _with_retries(spec, args.retries)
+    return _sweep(args, spec)
+
+
+def _with_retries(spec: Any, retries: int) -> Any:
+    from dataclasses import replace
+
+    try:
+        return replace(spec, retries=retries)
+    except InputError as exc:
+        raise CliError(str(exc).replace("sweep field 'retries'", "--retries")) from None
+
+
 def _run_reproduce(args: argparse.Namespace) -> int:
     from learned.rule_extrapolation.reproduce import render_markdown, reproduce_rule_extrapolation
 
@@ -165,12 +288,25 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     args.on_interrupt = lambda: (
         f"the run can be resumed with the same command (finished arms and checkpoints under {args.runs} are kept)"
     )
+    sweep_flags = _sweep_flags_given(args)
+    if args.experiment != "rule-extrapolation" and sweep_flags:
+        raise CliError(f"{sweep_flags[0]} applies to rule-extrapolation only, not to {args.experiment}")
     if args.experiment == "finetunability":
         return _run_finetunability(args)
     if args.experiment == "icl":
         return _run_icl(args)
     if args.preset not in PRESETS:
         raise CliError(f"--preset must be one of {', '.join(PRESETS)} for rule-extrapolation, got {args.preset!r}")
+    if sweep_flags:
+        grammars = _grammars(args.grammar)
+        from learned.sweeps.spec import SweepSpec
+
+        over = _overrides(args.set)
+        try:
+            spec = SweepSpec(preset=args.preset, grammars=grammars, runs=args.runs, overrides=over)
+        except InputError as exc:
+            raise CliError(str(exc).replace("sweep field 'grammars'", "--grammar")) from None
+        return _sweep(args, spec if args.retries is None else _with_retries(spec, args.retries))
     report = reproduce_rule_extrapolation(args.preset, **_reproduce_options(args))
     if args.json:
         print_json(
@@ -244,7 +380,29 @@ def add_parsers(sub: Any) -> None:
         "cpu: minutes on a laptop (every experiment); paper: rule-extrapolation's official sizes (GPU); "
         "ginc: icl at GINC's sizes (GPU); tiny: a smoke test (default cpu)",
     )
+    p.add_argument(
+        "--grammar",
+        default="anbn",
+        help="rule-extrapolation: anbn (the paper's experiment, default), all (aⁿbⁿ and every language of "
+        "the grammar library, writing OUT/rule-extrapolation-grammars.{md,json}) or a list such as anbn,dyck2",
+    )
+    _add_sweep_flags(p)
     p.set_defaults(run=_run_reproduce)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep file (grammars × arms × seeds) locally or on Ray, resumably, and write its reports",
+        description="Run the jobs of a TOML sweep file (docs/sweeps.md): each a seed-batched training and "
+        "its exact evaluation in its own run directory. Finished jobs are skipped, interrupted ones resume; "
+        "once all have finished the reports are written to --out.",
+    )
+    p.add_argument("file", help="the sweep file (TOML)")
+    p.add_argument("--runs", default=None, help="where run directories go (default: the file's runs, else runs)")
+    add_out_flag(p, default=DEFAULT_REPORT_DIR, help=f"report directory (default {DEFAULT_REPORT_DIR})")
+    add_json_flag(p, help="print a JSON summary on stdout (progress goes to stderr)")
+    add_device_flag(p)
+    _add_sweep_flags(p)
+    p.set_defaults(run=_run_sweep_file)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from exact.core.validate import InputError, InputTypeError
 from learned.nn.model import Transformer
 
 __all__ = [
+    "deterministic",
     "DivergedError",
     "Progress",
     "created_dirs",
@@ -39,6 +42,26 @@ __all__ = [
 
 class DivergedError(InputError):
     """The training loss of some seed became non-finite (e.g. a learning rate far too large)."""
+
+
+@contextmanager
+def deterministic(dev: torch.device) -> Iterator[None]:
+    """PyTorch's deterministic algorithms for the duration (CPU only), then the previous setting.
+
+    Without them the backward pass of the embedding lookup (an accumulating ``index_put_``)
+    sums duplicate indices in a thread-dependent order on some batches, so two runs of the same
+    config can differ in the last bits and then diverge; with them every CPU run is repeatable.
+    CUDA would additionally need ``CUBLAS_WORKSPACE_CONFIG``; GPU runs are left as they are.
+    """
+    if dev.type != "cpu":
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 def read_run_file(path: Path, what: str) -> dict[str, Any]:

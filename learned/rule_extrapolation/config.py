@@ -60,8 +60,42 @@ class DataConfig:
     rho: float = 0.9
     batch_size: int = 128
     pad_targets: str = "include"  # "include" (official) or "ignore"
+    #: A language of :mod:`exact.grammar.library` other than ``"anbn"`` trains on that language
+    #: (:mod:`learned.rule_extrapolation.languages`): ``batch_size`` words per step drawn from its
+    #: exact law conditioned on ``|w| ≤ word_length``; ``n_max``/``rho`` then play no part.
+    language: str = "anbn"
+    language_law: str = ""  # "" = the library's default law
+    language_params: str = ""  # "key=value,key=value" (e.g. "K=5"), as `nonident grammar --set`
+    word_length: int = 0  # longest training word (library languages; 0 for anbn)
 
     def __post_init__(self) -> None:
+        from exact.grammar.library import LANGUAGES
+
+        require(self.language in LANGUAGES, "data.language", self.language, f"one of {sorted(LANGUAGES)}")
+        require_type(isinstance(self.language_law, str), "data.language_law", self.language_law, "a string")
+        require_type(isinstance(self.language_params, str), "data.language_params", self.language_params, "a string")
+        require_type(is_integer(self.word_length), "data.word_length", self.word_length, "an integer")
+        if self.language == "anbn":
+            require(
+                not self.language_law and not self.language_params and self.word_length == 0,
+                "data.language",
+                self.language,
+                "set without language_law, language_params or word_length (anbn is set by law, n_max and rho)",
+            )
+        else:
+            require(
+                self.law == "pcfg",
+                "data.law",
+                self.law,
+                f"'pcfg' for data.language={self.language!r} (batches drawn from the language's exact law)",
+            )
+            require(2 <= self.word_length <= 256, "data.word_length", self.word_length, "an integer in [2, 256]")
+            require(
+                self.pad_targets == "include",
+                "data.pad_targets",
+                self.pad_targets,
+                f"'include' for data.language={self.language!r}",
+            )
         require(self.law in ("uniform", "pcfg"), "data.law", self.law, "'uniform' or 'pcfg'")
         require_type(is_integer(self.n_max), "data.n_max", self.n_max, "an integer")
         require(4 <= self.n_max <= 2048, "data.n_max", self.n_max, "an integer in [4, 2048]")
@@ -75,8 +109,17 @@ class DataConfig:
 
     @property
     def width(self) -> int:
-        """Padded sequence length ``2·n_max + 2`` (official ``max_length + 2``)."""
-        return 2 * self.n_max + 2
+        """Padded sequence length: ``2·n_max + 2`` (official ``max_length + 2``), ``word_length + 2`` otherwise."""
+        return 2 * self.n_max + 2 if self.language == "anbn" else self.word_length + 2
+
+    def language_kwargs(self) -> dict[str, object]:
+        """``language_params`` as keyword arguments of :func:`exact.grammar.library.language`."""
+        out: dict[str, object] = {}
+        for item in filter(None, (x.strip() for x in self.language_params.split(","))):
+            key, eq, value = item.partition("=")
+            require(bool(eq and key.strip()), "data.language_params", self.language_params, "key=value pairs")
+            out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+        return out
 
 
 @dataclass(frozen=True)
@@ -180,18 +223,19 @@ class RunConfig:
     preset: str = "paper"
 
     def __post_init__(self) -> None:
-        require(
-            self.model.vocab_size == VOCAB_SIZE,
-            "model.vocab_size",
-            self.model.vocab_size,
-            f"{VOCAB_SIZE} for aⁿbⁿ (a, b, SOS, EOS, PAD)",
-        )
-        require(
-            self.train.prompt_length <= 2 * self.data.n_max,
-            "train.prompt_length",
-            self.train.prompt_length,
-            f"≤ 2·data.n_max = {2 * self.data.n_max}",
-        )
+        if self.data.language == "anbn":
+            require(
+                self.model.vocab_size == VOCAB_SIZE,
+                "model.vocab_size",
+                self.model.vocab_size,
+                f"{VOCAB_SIZE} for aⁿbⁿ (a, b, SOS, EOS, PAD)",
+            )
+            require(
+                self.train.prompt_length <= 2 * self.data.n_max,
+                "train.prompt_length",
+                self.train.prompt_length,
+                f"≤ 2·data.n_max = {2 * self.data.n_max}",
+            )
         reach = self.train.prompt_length + 1 + self.train.max_pred_length
         require(
             reach <= self.model.max_len,
@@ -255,6 +299,41 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
+
+
+#: The library languages of the cross-grammar table (``--grammar all``) at CPU sizes: the follow-up
+#: study's own (``official``) laws where the library has them, parameters small enough that every
+#: word up to ``word_length`` is enumerated exactly, and prompts of ``prompt_length`` symbols
+#: (Dyck prompts are two more: ``) (`` or ``) [`` before a primitive word of that length).
+#: Each entry is a set of overrides on a preset; the model's vocabulary is the language's.
+LANGUAGES: dict[str, dict[str, object]] = {
+    "anbncn": {"data.language_law": "uniform", "data.language_params": "n_max=8", "data.word_length": 24,
+               "train.prompt_length": 5, "model.vocab_size": 6},
+    "dyck1": {"data.language_law": "official", "data.language_params": "K=6", "data.word_length": 12,
+              "train.prompt_length": 8, "model.vocab_size": 5},
+    "dyck2": {"data.language_law": "official", "data.language_params": "K=5", "data.word_length": 10,
+              "train.prompt_length": 8, "model.vocab_size": 7},
+    "not_nested": {"data.language_law": "official", "data.language_params": "K=4", "data.word_length": 8,
+                   "train.prompt_length": 8, "model.vocab_size": 7},
+    "ban": {"data.language_law": "pcfg", "data.word_length": 12, "train.prompt_length": 6, "model.vocab_size": 5},
+    "bban": {"data.language_law": "official", "data.language_params": "M=24", "data.word_length": 24,
+             "train.prompt_length": 8, "model.vocab_size": 5},
+    "anbm": {"data.language_law": "official", "data.language_params": "M=24", "data.word_length": 22,
+             "train.prompt_length": 8, "model.vocab_size": 5},
+}  # fmt: skip
+
+
+def language_overrides(name: str) -> dict[str, object]:
+    """Overrides that turn a preset into training on the library language ``name`` (:data:`LANGUAGES`)."""
+    if name not in LANGUAGES:
+        raise InputError(f"language must be one of {sorted(LANGUAGES)} (anbn is the official experiment), got {name!r}")
+    return {
+        "data.language": name,
+        "data.law": "pcfg",
+        "data.batch_size": 128,
+        "model.mask_pad_keys": False,
+        "train.max_pred_length": 48,
+    } | LANGUAGES[name]
 
 
 def apply_overrides(config: RunConfig, overrides: dict[str, object]) -> RunConfig:

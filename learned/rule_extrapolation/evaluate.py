@@ -30,17 +30,21 @@ import torch
 
 from exact import TokenBatch, rule_extrapolation_probability
 from exact.core.artifacts import provenance, write_json
+from exact.core.completions import completion_probabilities
 from exact.core.validate import InputError
 from learned.nn.device import resolve_device
 from learned.nn.model import Transformer
 from learned.nn.predictor import TransformerPredictor
 from learned.rule_extrapolation.config import RunConfig
 from learned.rule_extrapolation.data import prompt_set, sentence_set
+from learned.rule_extrapolation.languages import language_task, rule_rates
 from learned.rule_extrapolation.losses import exact_test_loss
 from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete
 from learned.rule_extrapolation.results import (
     ExtrapolationSummary,
     GrammarMetrics,
+    LanguageRunEvaluation,
+    LanguageSeedEvaluation,
     RunEvaluation,
     RunSummary,
     SeedEvaluation,
@@ -48,7 +52,7 @@ from learned.rule_extrapolation.results import (
 )
 from learned.rule_extrapolation.train import load_model
 
-__all__ = ["EXTRAPOLATION_SETTINGS", "evaluate_model", "evaluate_run", "summarise"]
+__all__ = ["EXTRAPOLATION_SETTINGS", "evaluate_language_run", "evaluate_model", "evaluate_run", "summarise"]
 
 #: Tree expansion of :func:`exact.rule_extrapolation_probability` for trained models:
 #: completions up to 24 tokens (an OOD prompt of length 8 needs at most 9), nodes
@@ -117,6 +121,8 @@ def evaluate_run(
     """Evaluate every seed of the run in ``run_dir``; see the module docstring."""
     dev = resolve_device(device)
     cfg, model, ck = load_model(run_dir, which=which, device=str(dev))
+    if cfg.data.language != "anbn":
+        raise InputError(f"{run_dir} trained on {cfg.data.language}: evaluate it with evaluate_language_run")
     per_seed = tuple(
         replace(r, selected_step=int(ck["best_step"][i]) if which == "best" else cfg.train.steps)
         for i, r in enumerate(evaluate_model(cfg, model, device=dev, extrapolation=extrapolation))
@@ -129,6 +135,68 @@ def evaluate_run(
         n_id=per_seed[0].id.all.n,
         per_seed=per_seed,
         summary=summarise(per_seed),
+        provenance=provenance(cfg.to_dict()) | {"device": str(dev)},
+    )
+    if write:
+        write_json(Path(run_dir) / "evaluation.json", result.as_dict(), indent=2)
+    return result
+
+
+def evaluate_language_run(
+    run_dir: str | Path, *, device: str = "cpu", write: bool = True, extrapolation: dict[str, Any] | None = None
+) -> LanguageRunEvaluation:
+    """Evaluate every seed of a run on a library language (parameters at its minimal exact test loss).
+
+    The same measurements as :func:`evaluate_run` on aⁿbⁿ, through the language's own rule:
+    exact KL to the training law, greedy OOD R1 rates (:func:`~.languages.rule_rates`) and the
+    certified R1 completion probability (:func:`exact.core.completions.completion_probabilities`
+    with :data:`EXTRAPOLATION_SETTINGS`).
+    """
+    dev = resolve_device(device)
+    cfg, model, ck = load_model(run_dir, which="best", device=str(dev))
+    if cfg.data.language == "anbn":
+        raise InputError(f"{run_dir} is an aⁿbⁿ run: evaluate it with evaluate_run")
+    unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
+    if unknown:
+        raise InputError(f"extrapolation accepts {sorted(EXTRAPOLATION_SETTINGS)}, got {sorted(unknown)}")
+    settings = EXTRAPOLATION_SETTINGS | (extrapolation or {})
+    task = language_task(cfg.data, cfg.train.prompt_length)
+    loss = exact_test_loss(model, task.tests, device=dev)
+    comps = greedy_complete(model, task.ood, cfg.train.max_pred_length, device=dev)
+    prompts = TokenBatch(task.ood, np.full(len(task.ood), task.ood.shape[1]), model.vocab_size)
+    per_seed = []
+    for i, seed in enumerate(cfg.train.seeds):
+        rates = rule_rates(task, task.ood, comps[i])
+        ext = completion_probabilities(TransformerPredictor(model, i), prompts, [task.rule], **settings)
+        lo, hi = ext.interval(task.rule.name)
+        per_seed.append(
+            LanguageSeedEvaluation(
+                seed=seed,
+                selected_step=int(ck["best_step"][i]),
+                exact=SeedExactLoss(
+                    test_loss=float(loss.test_loss[i]),
+                    floor=loss.floor,
+                    kl_per_token=float(loss.kl_per_token[i]),
+                    kl_sequence=float(loss.kl_sequence[i]),
+                    targets_per_sequence=loss.targets_per_sequence,
+                ),
+                truncated_mass=task.truncated_mass,
+                ood_finished=rates["finished"],
+                ood_r1_finished=rates["r1_finished"],
+                ood_r1_all=rates["r1_all"],
+                n_ood=len(task.ood),
+                r1_lower=float(lo.mean()),
+                r1_upper=float(hi.mean()),
+                unexplored_max=float(ext.unexplored.max(initial=0.0)),
+            )
+        )
+    result = LanguageRunEvaluation(
+        run_dir=str(run_dir),
+        language=cfg.data.language,
+        law=task.language.law,
+        variant=cfg.train.variant,
+        completion_loss=cfg.train.completion_loss,
+        per_seed=tuple(per_seed),
         provenance=provenance(cfg.to_dict()) | {"device": str(dev)},
     )
     if write:

@@ -49,7 +49,7 @@ def greedy_complete(
     out = []
     for lo in range(0, prompts.shape[0], chunk):
         x = torch.tensor(prompts[lo : lo + chunk], device=device)  # a copy: inputs may be read-only
-        cache = KVCache()
+        cache = KVCache(capacity=x.shape[1] + max_new)
         logits = model(x, cache=cache)[:, :, -1]  # (S, B, V)
         steps = []
         for t in range(max_new):

@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, provenance, write_experiment_report
+from exact.core.artifacts import DEFAULT_REPORT_DIR, check_writable_dir, provenance, read_json, write_experiment_report
+from exact.core.validate import InputError
 from learned.nn.device import resolve_device
 from learned.rule_extrapolation.config import preset
 from learned.rule_extrapolation.evaluate import evaluate_run
-from learned.rule_extrapolation.results import ArmResult, MeanStd, ReproductionReport
+from learned.rule_extrapolation.results import ArmResult, HistoryPoint, MeanStd, ReproductionReport, RunEvaluation
 from learned.rule_extrapolation.train import load_model, train
 
 __all__ = ["ARMS", "OFFICIAL_R1", "REPORT_STEM", "render_markdown", "reproduce_rule_extrapolation"]
@@ -222,22 +224,47 @@ def reproduce_rule_extrapolation(
     device: str = "cpu",
     progress: bool = True,
     overrides: dict[str, object] | None = None,
+    run_arms: Callable[[], object] | None = None,
 ) -> ReproductionReport:
-    """Train, evaluate and report the three variants; returns the report (written as JSON by ``as_dict()``)."""
+    """Train, evaluate and report every arm; returns the report (written as JSON by ``as_dict()``).
+
+    By default the arms train one after another in this process. ``run_arms`` replaces that
+    step: it must leave every arm trained and evaluated in ``RUNS/rule-extrapolation-PRESET/ARM``
+    (``nonident reproduce`` passes a sweep, :mod:`learned.sweeps`, which may run them in worker
+    processes or on a Ray cluster). The report is then built from those run directories alone.
+    """
     base = preset(preset_name, **(overrides or {}))
     resolve_device(device)  # every check before hours of training, none creates anything
     check_writable_dir(runs, "runs")
     out = check_writable_dir(reports, "reports")
     run_root = Path(runs) / f"rule-extrapolation-{preset_name}"
+    configs = {
+        v: preset(preset_name, **((overrides or {}) | {"train.variant": variant, "train.completion_loss": loss}))
+        for v, (variant, loss) in ARMS.items()
+    }
+    if run_arms is None:
+        for v, cfg in configs.items():
+            train(cfg, run_root / v, device=device, progress=progress)
+            evaluate_run(run_root / v, device=device)
+    else:
+        run_arms()
     variants: dict[str, ArmResult] = {}
     seconds = 0.0
     models: dict[str, Any] = {}
-    for v, (variant, loss) in ARMS.items():
-        cfg = preset(preset_name, **((overrides or {}) | {"train.variant": variant, "train.completion_loss": loss}))
-        result = train(cfg, run_root / v, device=device, progress=progress)
-        seconds += result.seconds
-        variants[v] = ArmResult(evaluate_run(run_root / v, device=device), result.history)
-        _, model, ck = load_model(run_root / v)
+    for v, cfg in configs.items():
+        run = run_root / v
+        _, model, ck = load_model(run)
+        if ck["config"] != cfg.to_dict():
+            raise InputError(f"{run} holds a run of another config; use another --runs folder")
+        evaluation = RunEvaluation.from_dict(read_json(run / "evaluation.json", "run evaluation"), at=f"{run}")
+        if evaluation.which != "best":  # `nonident evaluate --which final` rewrote it: the report selects "best"
+            evaluation = evaluate_run(run, device=device)
+        history = tuple(
+            HistoryPoint.from_dict(h, at=f"{run}/history.json[{j}]")
+            for j, h in enumerate(read_json(run / "history.json", "training history"))
+        )
+        seconds += float(ck["seconds"])
+        variants[v] = ArmResult(evaluation, history)
         models[v] = {
             "config": cfg.to_dict(),
             "best_state": {k: t.cpu() for k, t in model.state_dict().items()},

@@ -51,6 +51,8 @@ __all__ = [
     "HistoryPoint",
     "ArmResult",
     "ReproductionReport",
+    "LanguageSeedEvaluation",
+    "LanguageRunEvaluation",
 ]
 
 
@@ -432,3 +434,55 @@ class ReproductionReport(Record, at="report"):
     variants: dict[str, ArmResult]
     provenance: dict[str, Any]
     models_sha256: str
+
+
+# --- any library language (learned.rule_extrapolation.languages) ----------------------------------
+
+
+@dataclass(frozen=True)
+class LanguageSeedEvaluation(Record, at="per-seed language evaluation"):
+    """One seed of a run on a library language, against its exact training law.
+
+    Attributes
+    ----------
+    seed, selected_step : int
+        The training seed and the step whose parameters were evaluated (minimal exact test loss).
+    exact : SeedExactLoss
+        Exact test loss, floor and KL to the training law (the language's law conditioned on
+        ``|w| ≤ word_length``; ``truncated_mass`` is the probability the conditioning removed).
+    ood_finished, ood_r1_finished, ood_r1_all : float
+        Greedy completions of the OOD prompts: fraction finished; R1 over finished completions
+        (0 if none finished); R1 and finished over all prompts.
+    n_ood : int
+        Number of OOD prompts.
+    r1_lower, r1_upper : float
+        Certified interval of the mean over OOD prompts of the model's exact probability of
+        completing with EOS and R1 (:func:`exact.core.completions.completion_probabilities`).
+    unexplored_max : float
+        Largest completion-tree mass left unexpanded at any prompt (it widens the interval).
+    """
+
+    seed: int
+    selected_step: int
+    exact: SeedExactLoss
+    truncated_mass: float
+    ood_finished: float
+    ood_r1_finished: float
+    ood_r1_all: float
+    n_ood: int
+    r1_lower: float
+    r1_upper: float
+    unexplored_max: float
+
+
+@dataclass(frozen=True)
+class LanguageRunEvaluation(Record, at="language run evaluation"):
+    """A run on a library language (``RUN_DIR/evaluation.json``)."""
+
+    run_dir: str
+    language: str
+    law: str
+    variant: str
+    completion_loss: str
+    per_seed: tuple[LanguageSeedEvaluation, ...]
+    provenance: dict[str, Any]

@@ -22,6 +22,7 @@ machine (CPU; CUDA kernels are not guaranteed deterministic).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from learned.nn.runs import (
     DivergedError,
     Progress,
     created_dirs,
+    deterministic,
     load_state,
     memory_limit,
     on_failure,
@@ -46,7 +48,8 @@ from learned.nn.runs import (
     save_atomic,
 )
 from learned.rule_extrapolation.config import RunConfig
-from learned.rule_extrapolation.data import PcfgSampler, extended_prompts, prompt_set, sentence_set
+from learned.rule_extrapolation.data import PcfgSampler, SentenceSet, extended_prompts, prompt_set, sentence_set
+from learned.rule_extrapolation.languages import SetSampler, language_task, rule_rates
 from learned.rule_extrapolation.losses import completion_loss, exact_test_loss, lm_loss
 from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete
 from learned.rule_extrapolation.results import GrammarMetrics, HistoryPoint
@@ -98,21 +101,55 @@ def estimate_step_bytes(cfg: RunConfig) -> int:
     return 4 * seeds * (rows * per_row + ext + 4 * params)
 
 
+@dataclass(frozen=True)
+class _Data:
+    """What one run trains and evaluates on: aⁿbⁿ's official sets, or a library language's."""
+
+    tests: SentenceSet
+    ood: np.ndarray
+    extended: np.ndarray | None
+    sampler: PcfgSampler | SetSampler | None
+    #: (OOD prompts, one model's completions) → (R1 over finished, R1 over all prompts, finished)
+    rates: Callable[[np.ndarray, np.ndarray], tuple[float, float, float]]
+
+
+def _official_rates(ood: np.ndarray, comps: np.ndarray) -> tuple[float, float, float]:
+    m = GrammarMetrics.from_dict(grammar_metrics(ood, comps))
+    return m.finished.r1, m.finished_over_all.r1, m.all.finished
+
+
+def _data(cfg: RunConfig) -> _Data:
+    tc, d = cfg.train, cfg.data
+    if d.language == "anbn":
+        prompts = prompt_set(d.n_max, tc.prompt_length)
+        ext = None if tc.variant == "ml" else extended_prompts(tc.variant, d.n_max, tc.prompt_length)
+        sampler = PcfgSampler(d, tc.seeds) if d.law == "pcfg" else None
+        return _Data(sentence_set(d), prompts.tokens[prompts.ood], ext, sampler, _official_rates)
+    task = language_task(d, tc.prompt_length)
+
+    def rates(ood: np.ndarray, comps: np.ndarray) -> tuple[float, float, float]:
+        r = rule_rates(task, ood, comps)
+        return r["r1_finished"], r["r1_all"], r["finished"]
+
+    ext = None if tc.variant == "ml" else task.extended(tc.variant)
+    return _Data(task.tests, task.ood, ext, SetSampler(task.tests, d.batch_size, tc.seeds), rates)
+
+
 def _evaluate_point(
-    model: Transformer, cfg: RunConfig, tests: Any, ood: np.ndarray, device: torch.device, step: int, lr_next: float
+    model: Transformer, cfg: RunConfig, data: _Data, device: torch.device, step: int, lr_next: float
 ) -> HistoryPoint:
-    loss = exact_test_loss(model, tests, device=device)
-    comps = greedy_complete(model, ood, cfg.train.max_pred_length, device=device)
-    metrics = [GrammarMetrics.from_dict(grammar_metrics(ood, comps[i])) for i in range(model.n_models)]
+    loss = exact_test_loss(model, data.tests, device=device)
+    comps = greedy_complete(model, data.ood, cfg.train.max_pred_length, device=device)
+    rates = [data.rates(data.ood, comps[i]) for i in range(model.n_models)]
     return HistoryPoint(
         step=step,
         lr_next=lr_next,
         test_loss=tuple(loss.test_loss.tolist()),
         kl_per_token=tuple(loss.kl_per_token.tolist()),
         kl_sequence=tuple(loss.kl_sequence.tolist()),
-        ood_r1_finished=tuple(m.finished.r1 for m in metrics),
-        ood_r1_all=tuple(m.finished_over_all.r1 for m in metrics),
-        ood_finished=tuple(m.all.finished for m in metrics),
+        ood_r1_finished=tuple(r[0] for r in rates),
+        ood_r1_all=tuple(r[1] for r in rates),
+        ood_finished=tuple(r[2] for r in rates),
     )
 
 
@@ -147,11 +184,19 @@ def train(
             f"{need / 2**30:.3g} GiB, above the "
             f"memory limit {limit / 2**30:.3g} GiB (fewer seeds or a smaller model, or raise NONIDENT_MAX_BYTES)"
         )
+    if cfg.data.language != "anbn":
+        vocab = language_task(cfg.data, cfg.train.prompt_length).language.distribution.vocab_size
+        if cfg.model.vocab_size != vocab:
+            raise InputError(
+                f"model.vocab_size={cfg.model.vocab_size} must be {vocab} for data.language={cfg.data.language!r} "
+                "(its terminals, then SOS, EOS, PAD)"
+            )
     run_dir = Path(out)
     made = created_dirs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _train(cfg, run_dir, dev, resume=resume, progress=progress, stop_after=stop_after)
+        with deterministic(dev):
+            return _train(cfg, run_dir, dev, resume=resume, progress=progress, stop_after=stop_after)
     except BaseException as exc:
         on_failure(run_dir, made, exc)
         raise
@@ -172,7 +217,8 @@ def _train(
         opt = torch.optim.SGD(params, lr=tc.lr, weight_decay=tc.decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, tc.lr_factor)
     drop_gens = [torch.Generator(device=dev).manual_seed(torch_seed(s, "dropout")) for s in seeds]
-    sampler = PcfgSampler(cfg.data, seeds) if cfg.data.law == "pcfg" else None
+    data = _data(cfg)
+    sampler = data.sampler
     # With the official batch-row "positions" the row order carries information: shuffle the
     # training set every step (the official train DataLoader has shuffle=True), one generator per seed.
     shufflers = (
@@ -181,15 +227,8 @@ def _train(
         else None
     )
 
-    tests = sentence_set(cfg.data)
-    prompts = prompt_set(cfg.data.n_max, tc.prompt_length)
-    ood = prompts.tokens[prompts.ood]
-    uniform_batch = torch.as_tensor(tests.tokens, device=dev)
-    ext = (
-        None
-        if tc.variant == "ml"
-        else torch.as_tensor(extended_prompts(tc.variant, cfg.data.n_max, tc.prompt_length), device=dev)
-    )
+    uniform_batch = torch.as_tensor(data.tests.tokens, device=dev)
+    ext = None if data.extended is None else torch.as_tensor(data.extended, device=dev)
     ignore_pad = cfg.data.pad_targets == "ignore"
 
     step, elapsed0 = 0, 0.0
@@ -250,7 +289,7 @@ def _train(
 
     def evaluate_now() -> None:
         model.eval()
-        point = _evaluate_point(model, cfg, tests, ood, dev, step, opt.param_groups[0]["lr"])
+        point = _evaluate_point(model, cfg, data, dev, step, opt.param_groups[0]["lr"])
         history.append(point)
         # Selection: minimal exact test loss (official); with PAD targets ignored in training, the
         # PAD→PAD predictions are untrained, so select on the sentence KL instead.
@@ -285,7 +324,7 @@ def _train(
             per_model = per_model + completion_loss(
                 model(ext[:, :-1], dropout=drop_gens),
                 ext,
-                prompt_length=tc.prompt_length,
+                prompt_length=data.ood.shape[1] - 1,  # prompt symbols (a Dyck prompt has k + 2)
                 official=tc.completion_loss == "official",
                 ignore_pad=ignore_pad,
             )

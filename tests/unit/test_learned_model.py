@@ -63,6 +63,21 @@ def test_kv_cache_decoding_equals_the_full_forward(cfg, rng):
         parts = [model(x[:, :6], cache=cache)] + [model(x[:, t : t + 1], cache=cache) for t in range(6, 15)]
     torch.testing.assert_close(torch.cat(parts, dim=2), full, rtol=1e-5, atol=1e-5)
     assert cache.length == 15
+    with torch.no_grad():  # a preallocated cache reads the same keys and values
+        fixed = KVCache(capacity=15)
+        same = [model(x[:, :6], cache=fixed)] + [model(x[:, t : t + 1], cache=fixed) for t in range(6, 15)]
+    assert all(torch.equal(a, b) for a, b in zip(parts, same, strict=True))
+    assert fixed.keys[0].shape[3] == 15
+
+
+def test_a_full_kv_cache_is_refused(rng):
+    model = Transformer(SMALL, seeds=(0,))
+    x = _tokens(rng, width=6)
+    cache = KVCache(capacity=6)
+    with torch.no_grad():
+        model(x, cache=cache)
+        with pytest.raises(ValueError, match="capacity=6"):
+            model(x[:, :1], cache=cache)
 
 
 @pytest.mark.parametrize(("positions", "row_dependent"), [("sinusoidal", False), ("none", False), ("batch-row", True)])
