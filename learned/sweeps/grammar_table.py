@@ -156,7 +156,7 @@ def render_markdown(table: GrammarTable) -> str:
     for r in table.rows:
         ref = FOLLOW_UP_R1.get(r.grammar)
         follow = f"{ref[0]:.1f} ± {ref[1]:.1f} ({ref[2]} runs, {ref[3]})" if ref and r.arm == "ml" else ""
-        trunc = f", P(|w| > L) = {r.truncated_mass:.3f}" if r.truncated_mass > 0 else ""
+        trunc = rf", P(\|w\| > L) = {r.truncated_mass:.3f}" if r.truncated_mass > 0 else ""  # \| inside a cell
         lines.append(
             f"| {r.grammar} ({r.law}{trunc}) | {r.arm} | {r.n_ood} | {r.kl_per_token.mean:.2e} ± "
             f"{r.kl_per_token.std:.1e} | {_pm(r.ood_r1_finished)} | {_pm(r.ood_r1_all)} | {_pm(r.ood_finished)} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -239,3 +240,25 @@ class TestGrammarTable:
         spec, _ = swept
         with pytest.raises(InputError):
             grammar_table(replace(spec, runs=str(tmp_path)))
+
+
+def test_the_committed_grammar_table_is_its_json_rendered():
+    """reports/rule-extrapolation-grammars.md is generated from its JSON, never edited (a changed row fails)."""
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    doc = json.loads((reports / "rule-extrapolation-grammars.json").read_text())
+    table = GrammarTable.from_dict(doc)
+    assert (reports / "rule-extrapolation-grammars.md").read_text() == render_markdown(table)
+    assert {r.grammar for r in table.rows} == set(GRAMMARS) and len(table.rows) == 26
+    changed = replace(table, rows=(replace(table.rows[0], arm="oracle"), *table.rows[1:]))
+    assert render_markdown(changed) != render_markdown(table)  # the comparison sees a change
+
+
+def test_every_table_row_has_as_many_cells_as_the_header(swept):
+    """A `|` inside a cell (P(|w| > L)) must be escaped, or the row gains columns."""
+    _, result = swept
+    truncated = replace(result.grammars.rows[0], truncated_mass=0.25)
+    md = render_markdown(replace(result.grammars, rows=(truncated, *result.grammars.rows[1:])))
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    cells = {len(re.split(r"(?<!\\)\|", line)) for line in rows}
+    assert len(cells) == 1, cells
+    assert "P(\\|w\\| > L) = 0.250" in md
