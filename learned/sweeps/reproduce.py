@@ -74,14 +74,14 @@ def sweep_and_report(
         return SweepReports(outcome)
     written: list[Path] = []
     anbn = None
+    # gathered (and its provenance taken) before the aⁿbⁿ report rewrites tracked files
+    table = grammar_table(spec) if any(g != "anbn" for g in spec.grammars) else None
     if _has_all_anbn_arms(spec):
         over = dict(spec.overrides) | ({} if spec.seeds is None else {"train.seeds": spec.seeds})
         anbn = reproduce_rule_extrapolation(
             spec.preset, runs=spec.runs, reports=out, device=device, overrides=over, run_arms=lambda: None
         )
         written.append(out / "rule-extrapolation.md")
-    table = None
-    if any(g != "anbn" for g in spec.grammars):
-        table = grammar_table(spec)
+    if table is not None:
         written += write_grammar_table(table, out)
     return SweepReports(outcome, anbn, table, tuple(written))

@@ -23,8 +23,11 @@ from proofs_check.registry import Check, Control, Outcome, claim
 
 #: The largest KL per token (nats, upper 95 % end over documents) a model "near p" may have.
 KL_MAX = 0.1
-#: Recomputed numbers must match the report to this (float32 kernels may round differently).
-MATCH = 1e-9
+#: Recomputed numbers must match the report to this. The models run in float32, whose kernels
+#: round differently on another CPU: the committed report, made on an AMD EPYC, is recomputed on an
+#: Intel Xeon with a largest difference of 1.5e-7 (a KL); 1e-6 allows that, and stays far below the
+#: differences the statement and its controls turn on (q_n and the untrained models differ by > 0.1).
+MATCH = 1e-6
 
 
 def _load(artifacts: Path) -> tuple[IclConfig, dict[str, Any], IclReport]:
