@@ -93,9 +93,38 @@ def _resume_hint(run_dir: Path) -> str:
     return "no checkpoint had been written yet, so nothing was kept"
 
 
+def _run_language_evaluate(args: argparse.Namespace) -> int:
+    """``nonident evaluate`` of a run on a library language (docs/sweeps.md §5)."""
+    from learned.rule_extrapolation.evaluate import evaluate_language_run
+
+    if args.which != "best":
+        raise CliError(f"--which {args.which}: a run on a library language is evaluated at its best checkpoint only")
+    result = evaluate_language_run(args.run_dir, device=args.device)
+    if args.json:
+        print_json(result.as_dict())
+        return 0
+    print(f"{args.run_dir}: {result.language} ({result.law}), variant {result.variant}, {len(result.per_seed)} seed(s)")
+    print(
+        f"{'seed':>5} {'step':>6} {'KL/token':>10} {'R1 fin %':>9} {'R1 all %':>9} {'fin %':>6} {'P(R1) interval %':>20}"
+    )
+    for r in result.per_seed:
+        print(
+            f"{r.seed:>5} {r.selected_step:>6} {r.exact.kl_per_token:>10.2e} {100 * r.ood_r1_finished:>9.1f} "
+            f"{100 * r.ood_r1_all:>9.1f} {100 * r.ood_finished:>6.1f} [{100 * r.r1_lower:.2f}, {100 * r.r1_upper:.2f}]"
+        )
+    print(f"written to {Path(args.run_dir) / 'evaluation.json'}")
+    return 0
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
+    from exact.core.artifacts import read_json
     from learned.rule_extrapolation.evaluate import evaluate_run
 
+    config = Path(args.run_dir) / "config.json"
+    if config.is_file():
+        language = read_json(config, "run config").get("config", {}).get("data", {}).get("language", "anbn")
+        if language != "anbn":
+            return _run_language_evaluate(args)
     result = evaluate_run(args.run_dir, which=args.which, device=args.device)
     if args.json:
         print_json(result.as_dict())

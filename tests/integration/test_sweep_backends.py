@@ -102,6 +102,19 @@ class TestCli:
         assert main(["sweep", str(file), "--out", str(tmp_path / "rep"), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["skipped"] == ["dyck1/ml"]
 
+    def test_evaluate_reads_a_library_language_run(self, tmp_path, capsys):
+        spec = micro_spec(tmp_path / "runs", grammars=("dyck1",))
+        run_sweep(spec, log=None)
+        run = spec.jobs()[0].run_dir
+        assert main(["evaluate", run, "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["language"] == "dyck1" and doc["per_seed"][0]["n_ood"] == 5
+        assert main(["evaluate", run]) == 0
+        assert "dyck1 (official), variant ml, 1 seed(s)" in capsys.readouterr().out
+        with pytest.raises(SystemExit) as err:
+            raise SystemExit(main(["evaluate", run, "--which", "final"]))
+        assert err.value.code == 2 and "--which final" in capsys.readouterr().err
+
     @pytest.mark.parametrize(
         ("argv", "flag"),
         [
