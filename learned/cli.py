@@ -225,6 +225,12 @@ def _sweep(args: argparse.Namespace, spec: Any) -> int:
     """Run ``spec`` with the sweep flags, write its reports; a job that failed for good → exit 1."""
     from learned.sweeps.reproduce import sweep_and_report
 
+    if args.backend != "ray":
+        for flag, given in (("--ray-address", args.ray_address is not None), ("--gpus-per-job", args.gpus_per_job)):
+            if given:
+                raise CliError(f"{flag} applies to --backend ray only (the local backend would ignore it)")
+    elif args.workers != 1:
+        raise CliError("--workers applies to --backend local only (Ray runs as many jobs as the cluster has room for)")
     args.flag_names = SWEEP_FLAGS
     args.on_interrupt = lambda: (
         f"run the same command again: finished jobs under {spec.runs} are skipped, interrupted ones resume"
@@ -291,10 +297,13 @@ def _sweep_flags_given(args: argparse.Namespace) -> list[str]:
 
 
 def _run_sweep_file(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from learned.sweeps.spec import read_sweep
 
-    defaults: dict[str, Any] = {} if args.runs is None else {"runs": args.runs}
-    spec = read_sweep(args.file, **defaults)
+    spec = read_sweep(args.file)
+    if args.runs is not None:  # the flag wins over the file's field
+        spec = replace(spec, runs=args.runs)
     if args.retries is not None:
         spec = _with_retries(spec, args.retries)
     return _sweep(args, spec)
@@ -426,7 +435,7 @@ def add_parsers(sub: Any) -> None:
         "once all have finished the reports are written to --out.",
     )
     p.add_argument("file", help="the sweep file (TOML)")
-    p.add_argument("--runs", default=None, help="where run directories go (default: the file's runs, else runs)")
+    p.add_argument("--runs", default=None, help="where run directories go (overrides the file's runs; default runs)")
     add_out_flag(p, default=DEFAULT_REPORT_DIR, help=f"report directory (default {DEFAULT_REPORT_DIR})")
     add_json_flag(p, help="print a JSON summary on stdout (progress goes to stderr)")
     add_device_flag(p)

@@ -74,6 +74,9 @@ class _Inline:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        pass
+
 
 def worker_env(cpus: int) -> dict[str, str]:
     """The environment of a worker process with ``cpus`` threads: thread counts and the passive wait policy.
@@ -116,6 +119,15 @@ class _Pool:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def abort(self) -> None:
+        """Stop now (the driver was interrupted): the workers' jobs resume from their checkpoints."""
+        workers = list((getattr(self.pool, "_processes", None) or {}).values())  # no public handle on them
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            proc.join(timeout=10)
+
 
 def _started() -> None:
     """Nothing: submitted to start the pool's workers."""
@@ -139,14 +151,26 @@ class _Ray:
         env = {"env_vars": worker_env(cpus)}  # the workers of a cluster get it from the task
         self.remote: Any = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0, runtime_env=env)(run_job)
         self.device, self.threads = device, cpus
+        self.refs: list[Any] = []
 
     def submit(self, job: Job) -> cf.Future[JobOutcome]:
-        fut: cf.Future[JobOutcome] = self.remote.remote(job, self.device, self.threads).future()
+        ref = self.remote.remote(job, self.device, self.threads)
+        self.refs.append(ref)
+        fut: cf.Future[JobOutcome] = ref.future()
         return fut
 
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
+
+    def abort(self) -> None:
+        """Cancel every task still running (a cluster keeps them otherwise), then as :meth:`close`."""
+        for ref in self.refs:
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:  # finished or already gone: nothing to cancel
+                pass
+        self.close()
 
 
 def run_sweep(
@@ -223,8 +247,10 @@ def run_sweep(
                 else:
                     failed[job.name] = _error_line(exc)
                     say(f"[sweep] {job.name}: FAILED after {attempts[job.name]} attempt(s): {failed[job.name]}")
-    finally:
-        executor.close()
+    except BaseException:  # Ctrl-C, SIGTERM or a broken pool: stop the jobs now, not when they end
+        executor.abort()
+        raise
+    executor.close()
     return SweepOutcome(
         tuple(jobs),
         tuple(n for n in (j.name for j in jobs) if n in done),

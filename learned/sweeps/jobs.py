@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exact.core.artifacts import read_json, write_json
+from exact.core.validate import InputError
 from learned.sweeps.spec import Job
 
 __all__ = ["JobOutcome", "is_finished", "run_job"]
@@ -40,6 +41,8 @@ def is_finished(job: Job) -> bool:
     marker = run / MARKER
     if not (marker.is_file() and (run / "evaluation.json").is_file()):
         return False
+    if read_json(run / "evaluation.json", "run evaluation").get("which", "best") != "best":
+        return False  # `nonident evaluate --which final` rewrote it: the sweep's reports select "best"
     return bool(read_json(marker, "sweep job marker").get("config") == json.loads(json.dumps(job.config)))
 
 
@@ -69,6 +72,7 @@ def run_job(job: Job, device: str = "cpu", threads: int | None = None) -> JobOut
 
 
 def _run(job: Job, device: str) -> JobOutcome:
+    from learned.nn.runs import read_run_file
     from learned.rule_extrapolation.config import RunConfig
     from learned.rule_extrapolation.evaluate import evaluate_language_run, evaluate_run
     from learned.rule_extrapolation.train import train
@@ -78,6 +82,13 @@ def _run(job: Job, device: str) -> JobOutcome:
     if is_finished(job):
         return JobOutcome(job.name, "skipped", 0.0, host, os.getpid())
     cfg = RunConfig.from_dict(job.config)
+    ckpt = Path(job.run_dir) / "checkpoint.pt"
+    if ckpt.is_file() and read_run_file(ckpt, "checkpoint")["config"] != cfg.to_dict():
+        # refused before anything changes: a finished run of another config keeps its marker
+        raise InputError(
+            f"{job.run_dir} holds a run of another config: give this sweep another runs folder "
+            "(field 'runs' or --runs), or remove that run directory"
+        )
     (Path(job.run_dir) / MARKER).unlink(missing_ok=True)
     result = train(cfg, job.run_dir, device=device, progress=False)
     if cfg.data.language == "anbn":

@@ -46,6 +46,13 @@ LANGUAGE_ARMS: dict[str, tuple[str, str]] = {
 #: Every grammar a sweep can name, aⁿbⁿ first.
 GRAMMARS = ("anbn", *LANGUAGES)
 FIELDS = ("experiment", "preset", "grammars", "arms", "seeds", "runs", "retries", "overrides")
+#: Config keys a sweep sets itself (an override would silently relabel a job): key → what to use instead.
+RESERVED = {
+    "train.variant": "each arm sets it (use the field 'arms')",
+    "train.completion_loss": "each arm sets it (use the field 'arms')",
+    "train.seeds": "use the field 'seeds'",
+    "data.language": "use the field 'grammars'",
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,9 @@ class SweepSpec:
             raise InputError(f"sweep field 'retries' must be an integer in [0, 10], got {self.retries!r}")
         if not isinstance(self.runs, str) or not self.runs:
             raise InputError(f"sweep field 'runs' must be a folder name, got {self.runs!r}")
+        reserved = sorted(set(self.overrides) & set(RESERVED))
+        if reserved:
+            raise InputError(f"sweep field 'overrides' may not set {reserved[0]!r}: {RESERVED[reserved[0]]}")
         self.jobs()  # every job's config validated now, before anything runs
 
     def jobs(self) -> list[Job]:
@@ -123,8 +133,12 @@ class SweepSpec:
                     raise InputError(f"sweep job {g}/{arm}: {exc}") from None
                 run_dir = root / arm if g == "anbn" else root / g / arm
                 out.append(Job(f"{g}/{arm}", g, arm, str(run_dir), cfg.to_dict()))
-        if not out:
-            raise InputError(f"sweep field 'arms' {list(self.arms)} selects no arm of grammars {list(self.grammars)}")
+        missing = [g for g in self.grammars if not any(j.grammar == g for j in out)]
+        if missing:
+            raise InputError(
+                f"sweep field 'arms' {list(self.arms)} selects no arm of grammar {missing[0]!r} "
+                f"(its arms: {list(arms_of(missing[0]))})"
+            )
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -146,7 +160,27 @@ def _str_list(doc: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise InputError(f"{source}: field {key!r} must be a list of strings, got {value!r}")
+    if key in doc and not value:
+        raise InputError(f"{source}: field {key!r} is empty (leave it out for the default)")
     return tuple(value)
+
+
+def _override_text(key: str, value: Any, source: str) -> dict[str, str]:
+    """One ``[overrides]`` entry as ``--set`` text; an unquoted dotted key arrives as a nested table."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            out |= _override_text(f"{key}.{k}", v, source)
+        return out
+    if isinstance(value, bool):
+        return {key: "true" if value else "false"}
+    if isinstance(value, list):
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+            raise InputError(f"{source}: override {key!r} must be a number, string or list of integers, got {value!r}")
+        return {key: ",".join(map(str, value))}
+    if isinstance(value, (int, float, str)):
+        return {key: str(value)}
+    raise InputError(f"{source}: override {key!r} must be a number, string or list of integers, got {value!r}")
 
 
 def read_sweep(path: str | Path, **defaults: Any) -> SweepSpec:
@@ -165,7 +199,7 @@ def read_sweep(path: str | Path, **defaults: Any) -> SweepSpec:
     seeds = merged.get("seeds")
     if isinstance(seeds, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         seeds = ",".join(map(str, seeds)) if seeds else ""
-    if seeds is not None and not isinstance(seeds, str):
+    if seeds is not None and (not isinstance(seeds, str) or not seeds.strip()):
         raise InputError(f"{source}: field 'seeds' must look like \"0-2\" or [0, 1, 2], got {merged['seeds']!r}")
     overrides = merged.get("overrides", {})
     if not isinstance(overrides, dict):
@@ -182,7 +216,7 @@ def read_sweep(path: str | Path, **defaults: Any) -> SweepSpec:
             seeds=None if seeds is None else parse_seeds(seeds),
             runs=merged.get("runs", "runs"),
             retries=merged.get("retries", 1),
-            overrides={str(k): (str(v) if not isinstance(v, str) else v) for k, v in overrides.items()},
+            overrides={k: v for key, value in overrides.items() for k, v in _override_text(key, value, source).items()},
         )
     except InputError as exc:
         raise InputError(f"{source}: {str(exc).removeprefix('sweep ')}") from None

@@ -92,6 +92,30 @@ def test_a_killed_sweep_resumes_without_redoing_finished_jobs(tmp_path, inline_r
     assert_same_run(run_files(Path(spec.jobs()[1].run_dir)), inline_runs["anbn/ml"])
 
 
+@pytest.mark.slow
+def test_an_interrupted_pool_stops_its_jobs_at_once(tmp_path):
+    """SIGINT to the driver alone (a scheduler, `kill -INT`): the workers stop too, and the jobs resume later."""
+    runs = tmp_path / "runs"
+    file = tmp_path / "s.toml"
+    file.write_text(f'preset = "tiny"\narms = ["adversarial", "oracle"]\nruns = {json.dumps(str(runs))}\n')
+    spec = micro_spec(runs, grammars=("anbn",), arms=("adversarial", "oracle"), overrides={}, seeds=None)
+    cmd = [sys.executable, "-m", "exact", "sweep", str(file), "--workers", "2", "--out", str(tmp_path / "rep")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    dirs = [Path(j.run_dir) for j in spec.jobs()]
+    deadline = time.monotonic() + 120
+    while not all((d / "history.json").exists() for d in dirs) and time.monotonic() < deadline:
+        time.sleep(0.05)  # both workers are training
+    assert proc.poll() is None, "the jobs ended before the interrupt"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 5, "the driver waited for its jobs"
+    assert proc.returncode == 130, err
+    assert not any((d / MARKER).exists() for d in dirs)
+    out = run_sweep(spec, workers=2, log=None)  # and they resume
+    assert set(out.done) == {"anbn/adversarial", "anbn/oracle"}
+
+
 class TestCli:
     def test_sweep_writes_the_reports_and_a_json_summary(self, tmp_path, capsys):
         file = _sweep_file(tmp_path / "s.toml", tmp_path / "runs", ("dyck1",))
@@ -125,6 +149,9 @@ class TestCli:
             (["reproduce", "rule-extrapolation", "--grammar", "all", "--gpus-per-job", "-1"], "--gpus-per-job"),
             (["reproduce", "icl", "--grammar", "all"], "--grammar"),
             (["reproduce", "finetunability", "--workers", "2"], "--workers"),
+            (["reproduce", "rule-extrapolation", "--ray-address", "h:6379"], "--ray-address"),
+            (["reproduce", "rule-extrapolation", "--grammar", "all", "--gpus-per-job", "1"], "--gpus-per-job"),
+            (["reproduce", "rule-extrapolation", "--backend", "ray", "--workers", "2"], "--workers"),
         ],
     )
     def test_bad_sweep_flags_are_one_line_naming_the_flag(self, argv, flag, tmp_path, capsys):
@@ -134,6 +161,11 @@ class TestCli:
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and flag in lines[0]
         assert not (tmp_path / "runs").exists()
+
+    def test_the_runs_flag_wins_over_the_file(self, tmp_path, capsys):
+        file = _sweep_file(tmp_path / "s.toml", tmp_path / "file-runs", ("dyck1",))
+        assert main(["sweep", str(file), "--runs", str(tmp_path / "flag-runs"), "--out", str(tmp_path / "rep")]) == 0
+        assert (tmp_path / "flag-runs").is_dir() and not (tmp_path / "file-runs").exists()
 
     def test_a_malformed_sweep_file_is_one_line_naming_the_field(self, tmp_path, capsys):
         f = tmp_path / "bad.toml"

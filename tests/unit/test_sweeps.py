@@ -136,6 +136,31 @@ class TestSpec:
         assert field in msg and str(f) in msg and "\n" not in msg
         assert "sweep file" in msg and "sweep field" not in msg  # said once, not twice
 
+    @pytest.mark.parametrize("key", ["train.variant", "train.completion_loss", "train.seeds", "data.language"])
+    def test_an_override_may_not_relabel_a_job(self, tmp_path, key):
+        with pytest.raises(InputError, match=f"may not set '{key}'"):
+            micro_spec(tmp_path, overrides=MICRO | {key: "oracle"})
+
+    def test_every_named_grammar_needs_an_arm_and_lists_may_not_be_empty(self, tmp_path):
+        with pytest.raises(InputError, match="no arm of grammar 'dyck1'"):
+            micro_spec(tmp_path, arms=("adversarial",))  # an aⁿbⁿ-only arm would silently drop dyck1
+        for text in ("grammars = []\n", "arms = []\n", "seeds = []\n"):
+            f = tmp_path / "empty.toml"
+            f.write_text(text)
+            with pytest.raises(InputError, match="field '(grammars|arms|seeds)'"):
+                read_sweep(f)
+
+    def test_override_values_keep_their_toml_types(self, tmp_path):
+        f = tmp_path / "typed.toml"
+        f.write_text('[overrides]\ntrain.steps = 5\n"model.norm_first" = false\n"train.lr" = 0.02\n')
+        spec = read_sweep(f)  # the unquoted dotted key arrives as a nested table and is flattened
+        assert spec.overrides == {"train.steps": "5", "model.norm_first": "false", "train.lr": "0.02"}
+        cfg = RunConfig.from_dict(spec.jobs()[0].config)
+        assert (cfg.train.steps, cfg.model.norm_first, cfg.train.lr) == (5, False, 0.02)
+        f.write_text('[overrides]\n"train.lr" = [0.1]\n')
+        with pytest.raises(InputError, match="train.lr"):
+            read_sweep(f)
+
     def test_a_missing_file_is_named(self, tmp_path):
         with pytest.raises(InputError, match="cannot be read"):
             read_sweep(tmp_path / "absent.toml")
@@ -176,12 +201,32 @@ class TestLocalBackend:
         reports = sweep_and_report(spec, reports=tmp_path / "rep", log=lines.append)
         out = reports.outcome
         assert out.done == ("dyck1/ml",) and is_finished(spec.jobs()[1])
-        assert list(out.failed) == ["anbn/ml"] and "different config" in out.failed["anbn/ml"]
+        assert list(out.failed) == ["anbn/ml"] and "another config" in out.failed["anbn/ml"]
         assert out.attempts["anbn/ml"] == 3
         assert sum("anbn/ml: failed" in line and "retrying" in line for line in lines) == 2
         assert any("anbn/ml: FAILED after 3 attempt(s)" in line for line in lines)
         rep = tmp_path / "rep"
         assert not reports.written and (not rep.exists() or not any(rep.iterdir()))
+
+    def test_a_finished_job_keeps_its_marker_when_another_config_is_refused(self, tmp_path):
+        spec = micro_spec(tmp_path, grammars=("dyck1",))
+        run_sweep(spec, log=None)
+        changed = replace(spec, overrides=MICRO | {"train.steps": "6"})
+        out = run_sweep(changed, log=None)
+        assert "another config" in out.failed["dyck1/ml"]
+        assert is_finished(spec.jobs()[0])  # the refused attempt changed nothing
+        assert run_sweep(spec, log=None).skipped == ("dyck1/ml",)
+
+    def test_a_job_evaluated_at_its_final_checkpoint_is_not_finished(self, tmp_path):
+        from learned.rule_extrapolation.evaluate import evaluate_run
+
+        spec = micro_spec(tmp_path, grammars=("anbn",))
+        run_sweep(spec, log=None)
+        job = spec.jobs()[0]
+        evaluate_run(job.run_dir, which="final")  # what `nonident evaluate --which final` writes
+        assert not is_finished(job)
+        assert run_sweep(spec, log=None).done == ("anbn/ml",)  # evaluated again at the best checkpoint
+        assert json.loads((Path(job.run_dir) / "evaluation.json").read_text())["which"] == "best"
 
     def test_bad_backend_arguments_name_the_parameter(self, tmp_path):
         spec = micro_spec(tmp_path)
