@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from exact.core.tokens import TokenBatch
 from exact.core.validate import InputError
 from exact.grammar.base import WordDistribution
 from exact.grammar.distribution import GrammarDistribution
-from exact.grammar.library import LANGUAGES, all_words, language
+from exact.grammar.library import LANGUAGES, all_words, language, law_params
 from exact.grammar.text import load_grammar
 
 #: Largest --max-len (the enumeration is also capped by its prefix count).
@@ -57,19 +56,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run, flag_names={"prompt_length": "--prompt-length", "max_len": "--max-len"})
 
 
-def _params(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise CliError(f"--set must be KEY=VALUE, got {item!r}")
-        if key in ("name", "law"):
-            raise CliError(f"--set {key}=… is not a law parameter (the language is NAME|FILE, its law --law)")
-        # ASCII digits only ("²".isdigit() is true but int("²") fails), and no 5000-digit integers
-        out[key] = int(value) if re.fullmatch(r"-?[0-9]{1,30}", value) else value
-    return out
-
-
 def _int_flags(args: argparse.Namespace) -> None:
     """argparse gives ``[]`` for ``--max-len=--`` (it drops the ``--``); refuse anything but an int."""
     for flag, value in (("--max-len", args.max_len), ("--prompt-length", args.prompt_length)):
@@ -81,7 +67,7 @@ def _source(args: argparse.Namespace) -> tuple[dict[str, Any], WordDistribution,
     if args.grammar in LANGUAGES:
         if args.renormalise or args.unambiguous:
             raise CliError("--renormalise and --unambiguous apply to grammar files, not library languages")
-        lang = language(args.grammar, args.law, **_params(args.set))
+        lang = language(args.grammar, args.law, **law_params(args.set, "--set"))
         return {"language": lang.describe()}, lang.distribution, lang
     path = Path(args.grammar)
     if not path.is_file():

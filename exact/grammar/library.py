@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -37,7 +38,7 @@ from exact.grammar.pcfg import as_probability
 from exact.grammar.text import parse_grammar
 from exact.grammar.walks import dyck1_walk, dyck2_walk, not_nested_walk
 
-__all__ = ["LANGUAGES", "Language", "language"]
+__all__ = ["LANGUAGES", "Language", "language", "law_params"]
 
 #: Prompts of more than this many words are refused (exhaustive classes grow like |Σ|^k; 10⁵ bracket prompts
 #: take a few seconds to build and score).
@@ -378,6 +379,23 @@ LANGUAGES: dict[str, tuple[Callable[..., Language], dict[str, tuple[str, ...]]]]
     "bban": (_bban, {"pcfg": ("p_b", "p_stop"), "official": ("M",)}),
     "anbm": (_anbm, {"pcfg": ("p_a", "p_b"), "official": ("M",)}),
 }
+
+
+def law_params(items: Iterable[str], what: str) -> dict[str, object]:
+    """``KEY=VALUE`` texts as keyword arguments of :func:`language` (integers parsed, the rest kept as text).
+
+    ``what`` names where they came from in the error (``--set``, ``data.language_params``).
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"{what} must be KEY=VALUE, got {item!r}")
+        if key in ("name", "law"):
+            raise InputError(f"{what} {key}=… is not a law parameter (the language is NAME|FILE, its law --law)")
+        # ASCII digits only ("²".isdigit() is true but int("²") fails), and no 5000-digit integers
+        out[key] = int(value) if re.fullmatch(r"-?[0-9]{1,30}", value) else value
+    return out
 
 
 def language(name: str, law: str | None = None, **params: object) -> Language:

@@ -69,9 +69,9 @@ class DataConfig:
     word_length: int = 0  # longest training word (library languages; 0 for anbn)
 
     def __post_init__(self) -> None:
-        from exact.grammar.library import LANGUAGES
+        from exact.grammar.library import LANGUAGES as LIBRARY  # not this module's LANGUAGES (the table's)
 
-        require(self.language in LANGUAGES, "data.language", self.language, f"one of {sorted(LANGUAGES)}")
+        require(self.language in LIBRARY, "data.language", self.language, f"one of {sorted(LIBRARY)}")
         require_type(isinstance(self.language_law, str), "data.language_law", self.language_law, "a string")
         require_type(isinstance(self.language_params, str), "data.language_params", self.language_params, "a string")
         require_type(is_integer(self.word_length), "data.word_length", self.word_length, "an integer")
@@ -90,6 +90,7 @@ class DataConfig:
                 f"'pcfg' for data.language={self.language!r} (batches drawn from the language's exact law)",
             )
             require(2 <= self.word_length <= 256, "data.word_length", self.word_length, "an integer in [2, 256]")
+            self.language_kwargs()  # malformed parameters are refused with the config
             require(
                 self.pad_targets == "include",
                 "data.pad_targets",
@@ -114,12 +115,10 @@ class DataConfig:
 
     def language_kwargs(self) -> dict[str, object]:
         """``language_params`` as keyword arguments of :func:`exact.grammar.library.language`."""
-        out: dict[str, object] = {}
-        for item in filter(None, (x.strip() for x in self.language_params.split(","))):
-            key, eq, value = item.partition("=")
-            require(bool(eq and key.strip()), "data.language_params", self.language_params, "key=value pairs")
-            out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
-        return out
+        from exact.grammar.library import law_params
+
+        items = filter(None, (x.strip() for x in self.language_params.split(",")))
+        return law_params((x.replace(" ", "") for x in items), "data.language_params")
 
 
 @dataclass(frozen=True)

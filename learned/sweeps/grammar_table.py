@@ -15,7 +15,6 @@ completions, mean ± std over its committed runs).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,9 +111,9 @@ def _row(job: Job) -> GrammarRow:
     )
 
 
-def grammar_table(spec: SweepSpec, jobs: Sequence[Job] | None = None) -> GrammarTable:
+def grammar_table(spec: SweepSpec) -> GrammarTable:
     """The table of the finished jobs of ``spec`` (every job must have its ``evaluation.json``)."""
-    rows = tuple(_row(j) for j in (jobs if jobs is not None else spec.jobs()))
+    rows = tuple(_row(j) for j in spec.jobs())
     return GrammarTable(spec.preset, spec.as_dict(), rows, provenance(spec.as_dict()))
 
 

@@ -110,6 +110,8 @@ def test_language_settings_are_validated(tmp_path):
         DataConfig(law="pcfg", language="dyck1", word_length=1)
     with pytest.raises(InputError, match="data.law"):
         DataConfig(law="uniform", language="dyck1", word_length=6)
+    with pytest.raises(InputError, match="data.language_params must be KEY=VALUE"):
+        DataConfig(law="pcfg", language="dyck1", word_length=6, language_params="K")
     with pytest.raises(InputError, match="data.language"):
         DataConfig(language="nope")
     with pytest.raises(InputError, match="data.language"):
