@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from exact.core.cli import EXIT_INTERRUPTED, Parser, dispatch
+from exact.core.heap import keep_freed_memory
 from exact.core.threads import configure_threads
 
 __all__ = ["COMMAND_GROUP", "build_parser", "main"]
@@ -52,6 +53,7 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     configure_threads()  # first: OpenMP reads it when torch loads (exact.core.threads)
+    keep_freed_memory()  # training steps reuse freed memory instead of page-faulting it (exact.core.heap)
     try:
         parser = build_parser()  # imports every command module: Ctrl-C here is still one line
     except KeyboardInterrupt:

@@ -18,6 +18,8 @@ failures).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -25,6 +27,7 @@ from numpy.typing import NDArray
 from exact.core.predictor import Predictor
 from exact.core.tokens import EOS, A, B, TokenBatch
 from exact.core.validate import InputError
+from learned.nn.decode import greedy_decode, supports
 from learned.nn.model import KVCache, Transformer
 
 __all__ = ["METRICS", "finished", "grammar_metrics", "greedy_complete", "greedy_complete_predictor"]
@@ -40,10 +43,21 @@ def greedy_complete(
     *,
     device: torch.device | str = "cpu",
     chunk: int = 1024,
+    engine: str = "auto",
 ) -> NDArray[np.int64]:
-    """Greedy continuations with a KV cache: int64 array ``(n_models, n_prompts, max_new)``."""
+    """Greedy continuations: int64 array ``(n_models, n_prompts, max_new)``.
+
+    ``engine="torch"`` decodes with the model itself, one batched call per new token through
+    a KV cache; ``"numba"`` with the compiled decoder :func:`learned.nn.decode.greedy_decode`
+    (the same function to float rounding, about 5× faster on the CPU); ``"auto"`` takes numba
+    where it applies (:func:`learned.nn.decode.supports`: a float32 CPU model, no hooks).
+    """
+    if engine not in ("auto", "torch", "numba"):
+        raise InputError(f"engine must be 'auto', 'torch' or 'numba', got {engine!r}")
     if max_new < 1:
         raise InputError(f"max_new must be ≥ 1, got {max_new}")
+    if engine == "numba" or (engine == "auto" and torch.device(device).type == "cpu" and supports(model)):
+        return cast(NDArray[np.int64], greedy_decode(model, prompts, max_new, chunk=chunk))
     if model.cfg.positions == "batch-row":  # the official quirk: rows index the position table
         chunk = min(chunk, model.cfg.max_len)
     out = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exact.core.artifacts import read_json, write_json
+from exact.core.heap import keep_freed_memory
 from exact.core.validate import InputError
 from learned.sweeps.spec import Job
 
@@ -59,6 +60,7 @@ def run_job(job: Job, device: str = "cpu", threads: int | None = None) -> JobOut
     import numba
     import torch
 
+    keep_freed_memory()  # in a worker process too (exact.core.heap)
     before = torch.get_num_threads(), numba.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

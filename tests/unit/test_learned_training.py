@@ -211,10 +211,11 @@ class TestOfficialProtocol:
         assert m["all"]["finished"] == 1.0
         assert m["finished"]["r1"] == r1 and m["finished_over_all"]["r1"] == r1
 
-    def test_cached_greedy_decoding_equals_the_predictor_path(self):
+    @pytest.mark.parametrize("engine", ["torch", "numba"])
+    def test_cached_greedy_decoding_equals_the_predictor_path(self, engine):
         model = Transformer(micro().model, seeds=(0, 1))
         prompts = prompt_set(8, 8).tokens[::7]
-        fast = greedy_complete(model, prompts, 15)
+        fast = greedy_complete(model, prompts, 15, engine=engine)
         for i in range(2):
             np.testing.assert_array_equal(
                 fast[i], greedy_complete_predictor(TransformerPredictor(model, i), prompts, 15)
