@@ -3,9 +3,9 @@
 glibc's ``malloc`` serves a large request (≥ 128 KiB at first) with a fresh ``mmap`` and
 returns it to the kernel on ``free``, and trims the heap top above 128 KiB of free space. A
 training step allocates and frees the same few-MiB activations every step, so each step
-re-faults those pages in: measured 767 minor page faults per step of the ``cpu`` preset's
-oracle arm, and 44.9 → 37–41 ms per step once the memory is kept
-(``MALLOC_*`` settings; same parameters bit for bit — only where memory comes from changes).
+re-faults those pages in: 636 minor page faults per step of the ``cpu`` preset's oracle arm,
+0 once the memory is kept, 39.3 → 37.9 ms per step (``benchmarks/bench_train_step.py``; the
+same parameters bit for bit — only where memory comes from changes).
 :func:`keep_freed_memory` raises the mmap threshold to glibc's maximum (32 MiB on 64-bit) and
 the trim threshold to 256 MiB with ``mallopt``, for the calling process, at run time. The
 process then keeps up to 256 MiB of freed memory for reuse instead of returning it at once.

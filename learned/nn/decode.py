@@ -28,7 +28,7 @@ import torch
 from numpy.typing import NDArray
 
 from exact.core.tokens import PAD
-from exact.core.validate import InputError, InputTypeError
+from exact.core.validate import InputError, InputTypeError, check_int
 from learned.nn.model import Transformer
 
 __all__ = ["greedy_decode", "supports"]
@@ -59,23 +59,24 @@ def greedy_decode(
     ----------
     chunk : int
         Only for ``positions="batch-row"`` models, whose outputs depend on a sequence's row
-        in its batch: row ``b`` gets position ``b mod chunk``, as when the torch loop decodes
-        the prompts in chunks of ``chunk`` rows.
+        in its batch: row ``b`` gets position ``b mod min(chunk, model.max_len)``, as when the
+        torch loop decodes the prompts in chunks of that many rows.
     return_logits : bool
         Also return each step's logits, float32 ``(n_models, n_prompts, max_new, vocab)``.
     """
     if not isinstance(model, Transformer):
         raise InputTypeError(f"model must be a Transformer, got {type(model).__name__}")
     if not supports(model):
-        raise InputError("greedy_decode needs a float32 model on the CPU without hooks (see supports())")
+        hooked = [name for name, hp in model.hook_dict.items() if hp.active]
+        raise InputError(
+            "greedy_decode needs a float32 model on the CPU without hooks, got "
+            f"model.dtype={model.embed.dtype}, device={model.embed.device.type!r}, hooks on {hooked or 'none'}"
+        )
     if not isinstance(prompts, np.ndarray) or prompts.dtype.kind not in "iu":
         raise InputTypeError(f"prompts must be an integer numpy array, got {type(prompts).__name__}")
     if prompts.ndim != 2 or prompts.shape[1] < 1:
         raise InputError(f"prompts must have shape (n_prompts, length ≥ 1), got {prompts.shape}")
-    if isinstance(max_new, bool) or not isinstance(max_new, int) or max_new < 1:
-        raise InputError(f"max_new must be an integer ≥ 1, got {max_new!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise InputError(f"chunk must be an integer ≥ 1, got {chunk!r}")
+    max_new, chunk = check_int(max_new, "max_new"), check_int(chunk, "chunk")
     cfg = model.cfg
     n, P = prompts.shape
     if P + max_new - 1 > cfg.max_len:
@@ -97,8 +98,9 @@ def greedy_decode(
     from learned.nn import _decode  # numba compiles (or loads) the kernel on first use
 
     kernel = cast(Callable[..., None], _decode.greedy)  # numba's Dispatcher stub fixes too few arguments
-    # A numba parallel kernel sets the OpenMP runtime it shares with torch to numba's thread count
-    # (exact.core.threads): run it with torch's, so that torch's later threads are unchanged.
+    # A numba parallel kernel can set the OpenMP runtime it shares with torch to numba's thread
+    # count (exact.core.threads; where the two load the same runtime): run it with torch's, so
+    # that torch's later threads are unchanged. Results do not depend on it (one thread per sequence).
     numba_threads = numba.get_num_threads()
     pool = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import; no stub
     numba.set_num_threads(max(1, min(torch.get_num_threads(), pool)))

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from exact.core.predictor import Predictor
 from exact.core.tokens import EOS, A, B, TokenBatch
-from exact.core.validate import InputError
+from exact.core.validate import InputError, require_type
 from learned.nn.decode import greedy_decode, supports
 from learned.nn.model import KVCache, Transformer
 
@@ -50,8 +50,10 @@ def greedy_complete(
     ``engine="torch"`` decodes with the model itself, one batched call per new token through
     a KV cache; ``"numba"`` with the compiled decoder :func:`learned.nn.decode.greedy_decode`
     (the same function to float rounding, about 5× faster on the CPU); ``"auto"`` takes numba
-    where it applies (:func:`learned.nn.decode.supports`: a float32 CPU model, no hooks).
+    where it applies (:func:`learned.nn.decode.supports`: a float32 CPU model, no hooks; the
+    prompts stay on the CPU, ``device`` plays no part) and torch elsewhere (a GPU model, hooks).
     """
+    require_type(isinstance(engine, str), "engine", engine, "a string")
     if engine not in ("auto", "torch", "numba"):
         raise InputError(f"engine must be 'auto', 'torch' or 'numba', got {engine!r}")
     if max_new < 1:

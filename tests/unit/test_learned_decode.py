@@ -40,6 +40,8 @@ def _prompts(rng: np.random.Generator, n: int = 7, width: int = 6) -> np.ndarray
     x = rng.integers(0, 5, size=(n, width))
     x[:, 0] = SOS
     x[0, 3:] = PAD  # PAD keys in the prompt are masked (mask_pad_keys) while decoding too
+    x[1, 0] = PAD  # ... except at position 0, which is never masked
+    x[2, :] = PAD  # a row of PAD only: every query still attends to position 0
     return x
 
 
@@ -105,6 +107,18 @@ def test_the_logit_check_rejects_a_perturbed_model(rng):
     assert moved > 10 * ATOL
 
 
+def test_ties_go_to_the_lowest_id_and_nan_to_the_first_nan():
+    """``torch.argmax``'s rules, on the kernel's own argmax (its Python body)."""
+    from learned.nn import _decode
+
+    def pick(values: list[float]) -> int:
+        return int(_decode._argmax.py_func(np.array(values, dtype=np.float32)))
+
+    for values in ([1.0, 3.0, 3.0], [1.0, np.nan, 5.0, np.nan], [np.inf, np.inf], [-np.inf, -np.inf, 0.0]):
+        assert pick(values) == int(torch.argmax(torch.tensor(values))), values
+    assert pick([1.0, 3.0, 3.0]) == 1 and pick([1.0, np.nan, 5.0, np.nan]) == 1
+
+
 def test_greedy_complete_uses_torch_when_a_hook_is_attached(rng):
     model = Transformer(SMALL, seeds=(0,)).eval()
     prompts = _prompts(rng, n=3)
@@ -129,8 +143,15 @@ def test_bad_input(rng):
         greedy_decode(model, prompts[0], 3)
     with pytest.raises(ValueError, match="max_new"):
         greedy_decode(model, prompts, 0)
+    with pytest.raises(TypeError, match="max_new"):
+        greedy_decode(model, prompts, 3.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="chunk"):
         greedy_decode(model, prompts, 3, chunk=0)
+    with pytest.raises(TypeError, match="engine"):
+        greedy_complete(model, prompts, 3, engine=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="float64"):
+        greedy_decode(Transformer(SMALL, seeds=(0,)).double(), prompts, 3)
+    assert greedy_decode(model, prompts, np.int64(3)).shape == (1, 3, 3)  # numpy integers are integers
     with pytest.raises(ValueError, match="max_len=64"):
         greedy_decode(model, prompts, 60)
     with pytest.raises(ValueError, match=r"\[0, 5\)"):
