@@ -106,7 +106,7 @@ def greedy_decode(
     numba.set_num_threads(max(1, min(torch.get_num_threads(), pool)))
     try:
         kernel(
-            np.ascontiguousarray(prompts, dtype=np.int64), max_new, np.ascontiguousarray(st["embed"]),
+            np.array(prompts, dtype=np.int64), max_new, np.ascontiguousarray(st["embed"]),  # writable: one signature
             np.float32(math.sqrt(d)), _POSITIONS[cfg.positions], pe, row_pe, cfg.norm_first, cfg.mask_pad_keys, PAD,
             float(cfg.ln_eps),
             *(_stacked(st, name, L) for name in ("attn.w_qkv", "attn.b_qkv", "attn.w_out", "attn.b_out")),
