@@ -38,7 +38,7 @@ from learned.nn.predictor import TransformerPredictor
 from learned.rule_extrapolation.config import RunConfig
 from learned.rule_extrapolation.data import prompt_set, sentence_set
 from learned.rule_extrapolation.languages import language_task, rule_rates
-from learned.rule_extrapolation.losses import exact_test_loss
+from learned.rule_extrapolation.losses import ExactLoss, exact_test_loss
 from learned.rule_extrapolation.protocol import grammar_metrics, greedy_complete
 from learned.rule_extrapolation.results import (
     ExtrapolationSummary,
@@ -65,6 +65,25 @@ def summarise(per_seed: Sequence[SeedEvaluation]) -> RunSummary:
     return RunSummary.of(per_seed)
 
 
+def _settings(extrapolation: dict[str, Any] | None) -> dict[str, Any]:
+    """:data:`EXTRAPOLATION_SETTINGS` with the caller's overrides (only known keys)."""
+    unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
+    if unknown:
+        raise InputError(f"extrapolation accepts {sorted(EXTRAPOLATION_SETTINGS)}, got {sorted(unknown)}")
+    return EXTRAPOLATION_SETTINGS | (extrapolation or {})
+
+
+def _exact(loss: ExactLoss, i: int) -> SeedExactLoss:
+    """Model ``i``'s row of the exact test metrics."""
+    return SeedExactLoss(
+        test_loss=float(loss.test_loss[i]),
+        floor=loss.floor,
+        kl_per_token=float(loss.kl_per_token[i]),
+        kl_sequence=float(loss.kl_sequence[i]),
+        targets_per_sequence=loss.targets_per_sequence,
+    )
+
+
 def evaluate_model(
     cfg: RunConfig,
     model: Transformer,
@@ -76,10 +95,7 @@ def evaluate_model(
 
     The rows carry no ``selected_step`` (a bare model does not know it); :func:`evaluate_run` adds it.
     """
-    unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
-    if unknown:
-        raise InputError(f"extrapolation accepts {sorted(EXTRAPOLATION_SETTINGS)}, got {sorted(unknown)}")
-    settings = EXTRAPOLATION_SETTINGS | (extrapolation or {})
+    settings = _settings(extrapolation)
     prompts = prompt_set(cfg.data.n_max, cfg.train.prompt_length)
     ood, idp = prompts.tokens[prompts.ood], prompts.tokens[~prompts.ood]
     loss = exact_test_loss(model, sentence_set(cfg.data), device=device)
@@ -95,13 +111,7 @@ def evaluate_model(
         per_seed.append(
             SeedEvaluation(
                 seed=seed,
-                exact=SeedExactLoss(
-                    test_loss=float(loss.test_loss[i]),
-                    floor=loss.floor,
-                    kl_per_token=float(loss.kl_per_token[i]),
-                    kl_sequence=float(loss.kl_sequence[i]),
-                    targets_per_sequence=loss.targets_per_sequence,
-                ),
+                exact=_exact(loss, i),
                 ood=GrammarMetrics.from_dict(grammar_metrics(ood, ood_comps[i]), at="grammar_metrics (OOD)"),
                 id=GrammarMetrics.from_dict(grammar_metrics(idp, id_comps[i]), at="grammar_metrics (ID)"),
                 extrapolation=ExtrapolationSummary.from_result(ext, settings),
@@ -156,10 +166,7 @@ def evaluate_language_run(
     cfg, model, ck = load_model(run_dir, which="best", device=str(dev))
     if cfg.data.language == "anbn":
         raise InputError(f"{run_dir} is an aⁿbⁿ run: evaluate it with evaluate_run")
-    unknown = set(extrapolation or {}) - set(EXTRAPOLATION_SETTINGS)
-    if unknown:
-        raise InputError(f"extrapolation accepts {sorted(EXTRAPOLATION_SETTINGS)}, got {sorted(unknown)}")
-    settings = EXTRAPOLATION_SETTINGS | (extrapolation or {})
+    settings = _settings(extrapolation)
     task = language_task(cfg.data, cfg.train.prompt_length)
     loss = exact_test_loss(model, task.tests, device=dev)
     comps = greedy_complete(model, task.ood, cfg.train.max_pred_length, device=dev)
@@ -173,13 +180,7 @@ def evaluate_language_run(
             LanguageSeedEvaluation(
                 seed=seed,
                 selected_step=int(ck["best_step"][i]),
-                exact=SeedExactLoss(
-                    test_loss=float(loss.test_loss[i]),
-                    floor=loss.floor,
-                    kl_per_token=float(loss.kl_per_token[i]),
-                    kl_sequence=float(loss.kl_sequence[i]),
-                    targets_per_sequence=loss.targets_per_sequence,
-                ),
+                exact=_exact(loss, i),
                 truncated_mass=task.truncated_mass,
                 ood_finished=rates["finished"],
                 ood_r1_finished=rates["r1_finished"],

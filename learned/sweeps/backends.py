@@ -18,6 +18,7 @@ again, and finished jobs are skipped while interrupted ones resume from their ch
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import multiprocessing
 import os
 import time
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exact.core.threads import configure_threads
-from exact.core.validate import InputError
+from exact.core.validate import InputError, check_float, check_int
 from learned.sweeps.jobs import JobOutcome, is_finished, run_job
 from learned.sweeps.spec import Job, SweepSpec
 
@@ -188,11 +189,8 @@ def run_sweep(
     """Run every job of ``spec``; see the module docstring. ``log=None`` prints nothing."""
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    for name, value, low in (("workers", workers, 1), ("cpus_per_job", cpus_per_job, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise InputError(f"{name} must be an integer ≥ {low}, got {value!r}")
-    if not isinstance(gpus_per_job, (int, float)) or isinstance(gpus_per_job, bool) or gpus_per_job < 0:
-        raise InputError(f"gpus_per_job must be a number ≥ 0, got {gpus_per_job!r}")
+    workers, cpus_per_job = check_int(workers, "workers"), check_int(cpus_per_job, "cpus_per_job")
+    gpus_per_job = check_float(gpus_per_job, "gpus_per_job", 0.0, math.inf, lo_open=False, hi_open=True)
     say = log or (lambda _line: None)
     jobs = spec.jobs()
     t0 = time.monotonic()

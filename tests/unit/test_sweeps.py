@@ -230,13 +230,15 @@ class TestLocalBackend:
 
     def test_bad_backend_arguments_name_the_parameter(self, tmp_path):
         spec = micro_spec(tmp_path)
-        for kwargs, name in (
-            ({"backend": "slurm"}, "backend"),
-            ({"workers": 0}, "workers"),
-            ({"cpus_per_job": True}, "cpus_per_job"),
-            ({"gpus_per_job": -1}, "gpus_per_job"),
+        for kwargs, name, error in (
+            ({"backend": "slurm"}, "backend", InputError),
+            ({"workers": 0}, "workers", InputError),
+            ({"workers": 1.5}, "workers", TypeError),
+            ({"cpus_per_job": True}, "cpus_per_job", TypeError),
+            ({"gpus_per_job": -1}, "gpus_per_job", InputError),
+            ({"gpus_per_job": "1"}, "gpus_per_job", TypeError),
         ):
-            with pytest.raises(InputError, match=name):
+            with pytest.raises(error, match=name):
                 run_sweep(spec, log=None, **kwargs)  # type: ignore[arg-type]
         assert not tmp_path.joinpath("rule-extrapolation-tiny").exists()  # refused before anything ran
 
